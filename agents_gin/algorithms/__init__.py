@@ -1,0 +1,1 @@
+"""Learning algorithms (PPO, PAAC) and simple agents for tests and benchmarks."""

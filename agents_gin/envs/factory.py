@@ -1,0 +1,44 @@
+"""Builds one environment from gin bindings: env id, keyword arguments, wrappers."""
+
+import gin
+import gymnasium as gym
+
+
+@gin.configurable
+def make_env(env_id=gin.REQUIRED, env_kwargs=None, wrappers=(), max_episode_steps=None):
+    """Makes `env_id` with gymnasium and applies `wrappers` in order.
+
+    Args:
+      env_id: a registered gymnasium id, such as 'Pendulum-v1' or 'ALE/Pong-v5'.
+      env_kwargs: keyword arguments for `gymnasium.make`.
+      wrappers: callables taking and returning an env, applied first to last;
+        in gin, e.g. `[@ClipAction, @ConvertTo32Bit]`.
+      max_episode_steps: episode length limit (gymnasium's TimeLimit); None
+        keeps the id's registered limit.
+    """
+    _check_env_id(env_id)
+    env = gym.make(env_id, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
+    for wrapper in wrappers:
+        env = wrapper(env)
+    return env
+
+
+def _check_env_id(env_id):
+    """Raises ValueError naming the binding when gymnasium does not know `env_id`."""
+    if isinstance(env_id, str) and env_id.startswith('ALE/'):
+        _register_atari()
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as error:
+        raise ValueError(
+            f'Unknown environment id {env_id!r} (bound as make_env.env_id): {error}') from error
+
+
+def _register_atari():
+    """Registers the ALE/ ids; ale-py ships the ROMs."""
+    try:
+        import ale_py
+    except ImportError as error:
+        raise ValueError('Atari ids (ALE/...) need ale-py: pip install "agents_gin[atari]"'
+                         ) from error
+    gym.register_envs(ale_py)

@@ -1,0 +1,376 @@
+"""A child process that hosts a group of environments and steps them together.
+
+The parent sends one request per group (step, reset, call, getattr, close) and
+the child answers for every environment of the group in one message, because a
+process round trip (~60 us here) costs more than a light environment's step.
+Observations travel through a shared-memory buffer; rewards, flags and infos
+travel on the pipe.
+
+Every reply carries the sequence number of its request. The parent waits on the
+pipe and the process sentinel together, so a dead child is seen at once, and
+every wait has a timeout. A worker that died or timed out is stopped and never
+used again. This module keeps TensorFlow out of the child's imports.
+"""
+
+import ctypes
+import itertools
+import mmap
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import weakref
+from multiprocessing import connection as mp_connection
+from multiprocessing import get_context
+
+import cloudpickle
+import gin
+import numpy as np
+
+from agents_gin.envs import errors
+
+
+@gin.configurable
+class EnvWorker:
+    """Runs `constructors` in one child process; the parent side of the protocol."""
+
+    def __init__(self, constructors, worker_index=0, env_indices=None,
+                 start_method='forkserver', shared_memory=True,
+                 start_timeout=120.0, call_timeout=60.0, close_timeout=5.0):
+        """Starts the child, builds its environments and reads their spaces.
+
+        Args:
+          constructors: picklable (by cloudpickle) callables, one per environment.
+          worker_index: this worker's position, used in error messages.
+          env_indices: the batch indices of these environments, for messages.
+          start_method: 'forkserver' (default), 'spawn' or 'fork'. Forking a
+            process that already runs TensorFlow threads is unsafe.
+          shared_memory: send observations through shared memory.
+          start_timeout: seconds to import, parse gin and build the envs.
+          call_timeout: seconds for any later request.
+          close_timeout: seconds for each stage of close (ask, SIGTERM, SIGKILL).
+        """
+        self.worker_index = worker_index
+        self.env_indices = tuple(env_indices if env_indices is not None
+                                 else range(len(constructors)))
+        self.call_timeout = call_timeout
+        self._close_timeout = close_timeout
+        self._sequence = itertools.count(1)
+        self._broken = None
+        self._observ_view = None
+        context = get_context(start_method)
+        self._conn, child_conn = context.Pipe()
+        payload = cloudpickle.dumps(list(constructors))
+        self._process = context.Process(
+            target=_child_main, args=(child_conn, payload, gin.config_str()),
+            name=f'env-worker-{worker_index}', daemon=True)
+        self._process.start()
+        child_conn.close()
+        self.pid = self._process.pid
+        self._finalizer = weakref.finalize(
+            self, _stop_process, self._process, self._conn, close_timeout)
+        self.spaces = self.receive(0, 'construct', start_timeout)
+        self.observation_space, self.action_space, _ = self.spaces[0]
+        if shared_memory and getattr(self.observation_space, 'shape', None) is not None:
+            self._attach_shared_memory()
+
+    def send(self, command, args=None):
+        """Sends a request without waiting; returns its sequence number."""
+        if self._broken:
+            raise errors.EnvWorkerError(
+                f'this worker is not used again after an earlier failure ({self._broken})',
+                self.worker_index, self.env_indices, self.pid, command)
+        sequence = next(self._sequence)
+        try:
+            self._conn.send((sequence, command, args))
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+            self._raise_crashed(command)
+        return sequence
+
+    def receive(self, sequence, command, timeout=None):
+        """Waits for the reply to `sequence`; raises a typed error on failure."""
+        timeout = self.call_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            if not mp_connection.wait([self._conn, self._process.sentinel], remaining):
+                self.raise_timeout(command, timeout)
+            done, result = self.take_reply(sequence, command)
+            if done:
+                return result
+
+    def take_reply(self, sequence, command):
+        """Reads one ready message: (True, result), or (False, None) for a stale one."""
+        if not self._conn.poll():
+            self._raise_crashed(command)  # Only the sentinel fired: the child is gone.
+        try:
+            reply_sequence, status, payload = self._conn.recv()
+        except (EOFError, OSError):
+            self._raise_crashed(command)
+        if reply_sequence != sequence:
+            return False, None  # Left over from a request abandoned after an error.
+        if status == 'ok':
+            return True, payload
+        remote_type, message, remote_traceback = payload
+        if command == 'construct':
+            self._fail('its constructor failed')
+        raise errors.EnvWorkerError(
+            f'{remote_type}: {message}', self.worker_index, self.env_indices,
+            self.pid, command, remote_type, remote_traceback)
+
+    def raise_timeout(self, command, timeout):
+        """Stops a worker that did not answer in time and raises."""
+        self._fail(f'no answer within {timeout:g} s during {command}')
+        raise errors.EnvWorkerTimeout(
+            self.worker_index, self.env_indices, self.pid, command, timeout)
+
+    def request(self, command, args=None, timeout=None):
+        """Sends a request and waits for its reply."""
+        return self.receive(self.send(command, args), command, timeout)
+
+    def read_observ(self, local_indices=None):
+        """Copies observations out of shared memory (after a step or reset)."""
+        if local_indices is None:
+            return self._observ_view.copy()
+        return self._observ_view[local_indices]
+
+    @property
+    def uses_shared_memory(self):
+        """Whether observations come back through shared memory."""
+        return self._observ_view is not None
+
+    @property
+    def exitcode(self):
+        """The child's exit code, None while it runs."""
+        return self._process.exitcode
+
+    def close(self):
+        """Stops the child within a bound; safe to call more than once."""
+        self._broken = self._broken or 'closed'
+        self._finalizer()
+
+    def _attach_shared_memory(self):
+        """Maps one file under /dev/shm in both processes, then unlinks it."""
+        space = self.observation_space
+        shape = (len(self.env_indices),) + tuple(space.shape)
+        nbytes = max(1, int(np.prod(shape)) * np.dtype(space.dtype).itemsize)
+        folder = '/dev/shm' if os.path.isdir('/dev/shm') else None
+        fd, path = tempfile.mkstemp(prefix='agents_gin_', dir=folder)
+        try:
+            os.ftruncate(fd, nbytes)
+            buffer = mmap.mmap(fd, nbytes)
+            self.request('attach', (path, shape, np.dtype(space.dtype).str))
+        finally:
+            os.close(fd)
+            os.unlink(path)
+        self._observ_view = np.frombuffer(buffer, space.dtype).reshape(shape)
+
+    def _fail(self, reason):
+        """Marks the worker unusable and stops its process."""
+        self._broken = reason
+        self._finalizer()
+
+    def _raise_crashed(self, command):
+        self._process.join(self._close_timeout)
+        exitcode = self._process.exitcode
+        self._fail(f'died: {errors.describe_exit(exitcode)}')
+        raise errors.EnvWorkerCrashed(
+            self.worker_index, self.env_indices, self.pid, command, exitcode)
+
+
+def receive_all(workers, sequences, command):
+    """Waits for one reply from each worker at once, so a death anywhere is seen at once.
+
+    Returns one result per worker; a worker that failed gives its `EnvWorkerError`
+    instead, so that the caller can restart it and keep the others' results.
+    """
+    timeout = max(worker.call_timeout for worker in workers)
+    deadline = time.monotonic() + timeout
+    results = [None] * len(workers)
+    pending = set(range(len(workers)))
+    while pending:
+        owner = {}
+        for index in pending:
+            owner[workers[index]._conn] = index
+            owner[workers[index]._process.sentinel] = index
+        remaining = max(0.0, deadline - time.monotonic())
+        ready = mp_connection.wait(list(owner), remaining)
+        failed = [] if ready else sorted(pending)
+        for index in failed:
+            try:
+                workers[index].raise_timeout(command, timeout)
+            except errors.EnvWorkerError as error:
+                results[index] = error
+                pending.discard(index)
+        for index in sorted({owner[handle] for handle in ready}):
+            try:
+                done, result = workers[index].take_reply(sequences[index], command)
+            except errors.EnvWorkerError as error:
+                done, result = True, error
+            if done:
+                results[index] = result
+                pending.discard(index)
+    return results
+
+
+def _stop_process(process, conn, timeout):
+    """Asks the child to close, then sends SIGTERM, then SIGKILL; each bounded."""
+    if process.is_alive():
+        try:
+            conn.send((0, 'close', None))
+        except (OSError, ValueError):
+            pass
+        process.join(timeout)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    conn.close()
+
+
+# ----------------------------------------------------------------------------
+# The child side.
+
+
+def _child_main(conn, payload, gin_text):
+    """Builds the environments and serves requests until close or parent death."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business.
+    _die_with_parent()
+    try:
+        _load_gin(gin_text)
+        envs = [constructor() for constructor in cloudpickle.loads(payload)]
+        conn.send((0, 'ok', [(env.observation_space, env.action_space, env_name(env))
+                             for env in envs]))
+    except BaseException as error:  # noqa: B036 -- every failure must reach the parent.
+        _send_error(conn, 0, error)
+        return
+    observ = None
+    while True:
+        try:
+            sequence, command, args = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            break  # The parent is gone: leave quietly.
+        if command == 'close':
+            for env in envs:
+                try:
+                    env.close()
+                except Exception:  # noqa: BLE001 -- closing must not stop the others.
+                    pass
+            break
+        try:
+            if command == 'attach':
+                observ = _map_shared(*args)
+                result = None
+            elif command == 'step':
+                result = _step(envs, args, observ)
+            elif command == 'reset':
+                result = _reset(envs, *args, observ)
+            elif command == 'call':
+                name, call_args, kwargs, local = args
+                result = [getattr(envs[i], name)(*call_args, **kwargs) for i in local]
+            elif command == 'getattr':
+                name, local = args
+                result = [getattr(envs[i], name) for i in local]
+            else:
+                raise KeyError(f'unknown worker command {command!r}')
+        except BaseException as error:  # noqa: B036
+            _send_error(conn, sequence, error)
+            continue
+        conn.send((sequence, 'ok', result))
+    conn.close()
+
+
+def env_name(env):
+    """A short name for messages: the registered id, else the class name."""
+    spec = getattr(env, 'spec', None)
+    return spec.id if spec is not None else type(env.unwrapped).__name__
+
+
+def _step(envs, actions, observ):
+    """Steps every env of the group; observations go to shared memory if mapped."""
+    observs, rewards, terminated, truncated, infos = [], [], [], [], []
+    for index, (env, action) in enumerate(zip(envs, actions)):
+        ob, reward, term, trunc, info = env.step(action)
+        if observ is not None:
+            observ[index] = ob
+        else:
+            observs.append(ob)
+        rewards.append(reward)
+        terminated.append(term)
+        truncated.append(trunc)
+        infos.append(info)
+    return (None if observ is not None else np.stack(observs),
+            np.asarray(rewards, np.float32), np.asarray(terminated, bool),
+            np.asarray(truncated, bool), infos)
+
+
+def _reset(envs, local_indices, seeds, options, observ):
+    """Resets the listed envs of the group, with a seed each where given."""
+    observs, infos = [], []
+    for position, index in enumerate(local_indices):
+        seed = None if seeds is None else seeds[position]
+        ob, info = envs[index].reset(seed=seed, options=options)
+        if observ is not None:
+            observ[index] = ob
+        else:
+            observs.append(ob)
+        infos.append(info)
+    return (None if observ is not None else np.stack(observs)), infos
+
+
+def _map_shared(path, shape, dtype):
+    """Maps the parent's shared observation buffer."""
+    with open(path, 'r+b') as file:
+        buffer = mmap.mmap(file.fileno(), 0)
+    return np.frombuffer(buffer, np.dtype(dtype)).reshape(shape)
+
+
+def _send_error(conn, sequence, error):
+    """Sends an exception as plain text; exception objects may not unpickle."""
+    text = ''.join(traceback.format_exception(type(error), error, error.__traceback__))
+    try:
+        conn.send((sequence, 'error', (type(error).__qualname__, str(error), text)))
+    except (OSError, ValueError):
+        pass
+
+
+def _load_gin(gin_text):
+    """Adopts the parent's gin config, minus the imports of TensorFlow-side modules.
+
+    The parent parsed the config strictly already. The child registers only the
+    environment-side configurables, so it skips bindings of the others (PPO,
+    networks) rather than importing TensorFlow, which makes a worker start in
+    about a second instead of twenty.
+    """
+    import agents_gin.envs  # noqa: F401 -- registers the env configurables.
+
+    kept = [line for line in gin_text.splitlines() if not _is_learner_import(line)]
+    gin.clear_config()
+    gin.parse_config('\n'.join(kept), skip_unknown=True)
+    gin.finalize()
+
+
+def _is_learner_import(line):
+    """Whether a gin line imports a module the worker does not need."""
+    words = line.split()
+    if len(words) != 2 or words[0] != 'import':
+        return False
+    module = words[1]
+    if module.startswith('tensorflow') or module.startswith('launch'):
+        return True
+    return module.startswith('agents_gin') and not module.startswith('agents_gin.envs')
+
+
+def _die_with_parent():
+    """Asks Linux to SIGKILL this process when its parent dies (no orphans)."""
+    if not sys.platform.startswith('linux'):
+        return
+    try:
+        libc = ctypes.CDLL('libc.so.6', use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 is PR_SET_PDEATHSIG.
+    except OSError:
+        pass

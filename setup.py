@@ -1,0 +1,5 @@
+"""Install script; the metadata lives in setup.cfg."""
+
+import setuptools
+
+setuptools.setup()
