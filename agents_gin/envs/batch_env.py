@@ -65,7 +65,10 @@ class BatchEnv:
             spaces = [(env.observation_space, env.action_space, env_name(env))
                       for env in self._envs]
         self.observation_space, self.action_space, self.name = spaces[0]
+        self.names = [name for _, _, name in spaces]
         _check_same_spaces(spaces)
+        self._bounded = isinstance(self.action_space, gym.spaces.Box) and (
+            np.isfinite(self.action_space.low).any() or np.isfinite(self.action_space.high).any())
 
     @property
     def uses_workers(self):
@@ -145,7 +148,11 @@ class BatchEnv:
     # --------------------------------------------------------------------------
 
     def _validate(self, actions):
-        """Checks count, shape, dtype, finiteness and bounds; names the bad env."""
+        """Checks count, shape, dtype, finiteness and bounds; names the bad env.
+
+        This runs on every step, so the common case costs a few vectorised
+        comparisons; only a failure pays for finding and describing the culprit.
+        """
         actions = np.asarray(actions)
         space = self.action_space
         if actions.ndim == 0 or actions.shape[0] != self.num_envs:
@@ -158,36 +165,39 @@ class BatchEnv:
             if actions.dtype.kind not in 'iu':
                 raise ValueError(f'{self.name} takes integer actions for {space}, got dtype '
                                  f'{actions.dtype}')
-            bad = (actions < space.start) | (actions >= space.start + space.n)
-            self._raise_if(bad, actions, f'is outside {space}')
+            if actions.min() < space.start or actions.max() >= space.start + space.n:
+                bad = (actions < space.start) | (actions >= space.start + space.n)
+                self._raise_first(bad, actions, f'is outside {space}')
         elif isinstance(space, gym.spaces.Box):
             if actions.dtype.kind != 'f':
                 raise ValueError(f'{self.name} takes floating-point actions for {space}, got '
                                  f'dtype {actions.dtype}')
-            flat = actions.reshape(self.num_envs, -1)
-            self._raise_if(~np.isfinite(flat).all(1), actions, 'is not finite')
-            low, high = space.low.reshape(-1), space.high.reshape(-1)
-            self._raise_if(((flat < low) | (flat > high)).any(1), actions, f'is outside {space}')
+            if not np.isfinite(actions).all():
+                flat = actions.reshape(self.num_envs, -1)
+                self._raise_first(~np.isfinite(flat).all(1), actions, 'is not finite')
+            if self._bounded and not ((actions >= space.low).all() and
+                                      (actions <= space.high).all()):
+                flat = actions.reshape(self.num_envs, -1)
+                bad = ((flat < space.low.reshape(-1)) | (flat > space.high.reshape(-1))).any(1)
+                self._raise_first(bad, actions, f'is outside {space}')
         return actions
 
-    def _raise_if(self, bad, actions, what):
-        if np.any(bad):
-            index = int(np.flatnonzero(bad)[0])
-            raise ValueError(f'Invalid action for environment {index} of {self.num_envs} '
-                             f'({self.name}): {actions[index]!r} {what}')
+    def _raise_first(self, bad, actions, what):
+        index = int(np.flatnonzero(bad)[0])
+        raise ValueError(f'Invalid action for environment {index} of {self.num_envs} '
+                         f'({self.names[index]}): {actions[index].tolist()} {what}')
 
     def _check_values(self, observ, reward, indices=None):
-        indices = np.arange(self.num_envs) if indices is None else indices
-        if observ.dtype.kind == 'f':
-            bad = ~np.isfinite(observ.reshape(len(observ), -1)).all(1)
-            if bad.any():
-                index = int(indices[np.flatnonzero(bad)[0]])
-                raise ValueError(f'Environment {index} ({self.name}) returned a non-finite '
-                                 f'observation: {observ[np.flatnonzero(bad)[0]]!r}')
+        """Raises ValueError naming the first env with a non-finite observation or reward."""
+        if observ.dtype.kind == 'f' and not np.isfinite(observ).all():
+            position = int(np.flatnonzero(~np.isfinite(observ.reshape(len(observ), -1)).all(1))[0])
+            index = position if indices is None else int(indices[position])
+            raise ValueError(f'Environment {index} ({self.names[index]}) returned a non-finite '
+                             f'observation: {observ[position]!r}')
         if reward is not None and not np.isfinite(reward).all():
             index = int(np.flatnonzero(~np.isfinite(reward))[0])
-            raise ValueError(f'Environment {index} ({self.name}) returned a non-finite reward: '
-                             f'{reward[index]}')
+            raise ValueError(f'Environment {index} ({self.names[index]}) returned a non-finite '
+                             f'reward: {reward[index]}')
 
     def _take_seeds(self, indices):
         """Seeds each environment once, at its first reset, with seed + index."""

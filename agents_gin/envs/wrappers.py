@@ -1,5 +1,4 @@
-"""Wrappers the original Batch PPO offered that gymnasium lacks, and gin names for
-gymnasium's own wrappers.
+"""Wrappers of the original Batch PPO that gymnasium lacks; gin names for gymnasium's own.
 
 Each class here is a `gymnasium.Wrapper` and a gin configurable, so a wrapper
 chain is written in a .gin file as `make_env.wrappers = [@ClipAction, ...]`.

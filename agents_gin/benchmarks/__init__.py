@@ -1,0 +1,1 @@
+"""Benchmarks behind `python -m launch.benchmark`; each prints ratios to a peer."""

@@ -1,0 +1,134 @@
+"""Environment steps per second: our batch env and simulate loop against gymnasium.
+
+Every variant of one (env, N) cell is measured in the same process, interleaved
+over repeats, and the median is reported, because this machine is shared and
+noisy. The ceiling is raw in-process stepping: a Python loop over N envs.
+"""
+
+import statistics
+import time
+
+import gin
+import gymnasium as gym
+import numpy as np
+
+from agents_gin.envs import BatchEnv, make_env
+
+
+def _timed(step, seconds):
+    """Calls `step()` (which returns the env steps it made) for about `seconds`."""
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        steps += step()
+    return steps / (time.perf_counter() - start)
+
+
+def _raw_loop(env_id, num_envs, actions):
+    envs = [gym.make(env_id) for _ in range(num_envs)]
+    for index, env in enumerate(envs):
+        env.reset(seed=index)
+
+    def step():
+        for env, action in zip(envs, actions):
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+        return num_envs
+
+    return step, lambda: [env.close() for env in envs]
+
+
+def _gym_vector(env_id, num_envs, actions, asynchronous):
+    kind = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
+    vector = kind([lambda: gym.make(env_id)] * num_envs)
+    vector.reset(seed=0)
+
+    def step():
+        vector.step(actions)  # Resets finished envs itself at the next step.
+        return num_envs
+
+    return step, vector.close
+
+
+def _batch_env(env_id, num_envs, actions, num_workers):
+    with gin.unlock_config():
+        gin.bind_parameter('make_env.env_id', env_id)
+    batch = BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=0)
+    batch.reset()
+
+    def step():
+        _, _, terminated, truncated, _ = batch.step(actions)
+        done = np.flatnonzero(terminated | truncated)
+        if done.size:
+            batch.reset(done)
+        return num_envs
+
+    return step, batch.close
+
+
+def _simulate(env_id, num_envs, unused_actions, num_workers):
+    import tensorflow as tf  # Imported late: the worker variants must not fork TF threads.
+
+    from agents_gin.algorithms.simple_agents import MLPAgent
+    from agents_gin.envs.in_graph import InGraphBatchEnv
+    from agents_gin.simulate import Simulation
+
+    with gin.unlock_config():
+        gin.bind_parameter('make_env.env_id', env_id)
+    batch = BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=0)
+    env = InGraphBatchEnv(batch)
+    simulation = Simulation(env, MLPAgent(batch.observation_space, batch.action_space))
+    chunk = tf.constant(max(10, 20000 // num_envs))
+    simulation.run(tf.constant(2))
+
+    def step():
+        simulation.run(chunk)
+        return int(chunk) * num_envs
+
+    return step, batch.close
+
+
+VARIANTS = {
+    'raw loop (ceiling)': lambda env_id, n, a: _raw_loop(env_id, n, a),
+    'gym SyncVectorEnv': lambda env_id, n, a: _gym_vector(env_id, n, a, False),
+    'gym AsyncVectorEnv': lambda env_id, n, a: _gym_vector(env_id, n, a, True),
+    'BatchEnv in-process': lambda env_id, n, a: _batch_env(env_id, n, a, 0),
+    'BatchEnv 2 workers': lambda env_id, n, a: _batch_env(env_id, n, a, 2),
+    'simulate + MLP, in-process': lambda env_id, n, a: _simulate(env_id, n, a, 0),
+}
+
+
+def measure(env_id, num_envs, repeats=3, seconds=1.0, variants=None):
+    """Returns {variant: median env steps per second} for one env and batch size."""
+    variants = variants or list(VARIANTS)
+    space = gym.make(env_id).action_space
+    space.seed(0)
+    actions = np.stack([space.sample() for _ in range(num_envs)])
+    built = {name: VARIANTS[name](env_id, num_envs, actions) for name in variants}
+    rates = {name: [] for name in variants}
+    try:
+        for step, _ in built.values():
+            _timed(step, 0.2)  # Warm-up: traces graphs, fills caches.
+        for _ in range(repeats):
+            for name, (step, _) in built.items():
+                rates[name].append(_timed(step, seconds))
+    finally:
+        for _, close in built.values():
+            close()
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def report(env_id, num_envs, rates):
+    """Formats one table block with ratios to the ceiling and to gymnasium's best."""
+    ceiling = rates.get('raw loop (ceiling)')
+    gym_best = max(rates.get('gym SyncVectorEnv', 0), rates.get('gym AsyncVectorEnv', 0))
+    lines = []
+    for name, rate in rates.items():
+        to_ceiling = f'{rate / ceiling:5.2f}' if ceiling else '   - '
+        to_gym = f'{rate / gym_best:5.2f}' if gym_best else '   - '
+        lines.append(f'| {env_id} | {num_envs} | {name} | {rate:,.0f} | {to_ceiling} | {to_gym} |')
+    return '\n'.join(lines)
+
+
+HEADER = ('| env | N | variant | env steps/s (median) | / ceiling | / gym best |\n'
+          '|---|---:|---|---:|---:|---:|')

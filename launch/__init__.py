@@ -1,0 +1,1 @@
+"""Command-line entry points (absl apps); they define flags and nothing configurable."""

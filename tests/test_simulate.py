@@ -1,0 +1,104 @@
+"""Exact episode boundaries through batch env, in-graph env and simulate."""
+
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agents_gin.algorithms.simple_agents import MLPAgent, RandomAgent
+from agents_gin.envs import BatchEnv, MockEnv
+from agents_gin.envs.in_graph import InGraphBatchEnv
+from agents_gin.simulate import Simulation
+
+
+class RecordingAgent(RandomAgent):
+    """Logs every interface call with its indices, in call order."""
+
+    def __init__(self, action_space):
+        super().__init__(action_space)
+        self.calls = []
+
+    def _log(self, name, *tensors):
+        def record(*values):
+            self.calls.append((name,) + tuple(v.tolist() for v in values))
+            return np.int32(0)
+        return tf.numpy_function(record, list(tensors), tf.int32, stateful=True)
+
+    def begin_episode(self, agent_indices):
+        self._log('begin', agent_indices)
+
+    def perform(self, agent_indices, observ):
+        with tf.control_dependencies([self._log('perform', observ[:, 0])]):
+            return super().perform(agent_indices, observ)
+
+    def experience(self, agent_indices, observ, action, reward, terminated, truncated,
+                   next_observ):
+        self._log('experience', observ[:, 0], terminated, truncated, next_observ[:, 0])
+
+    def end_episode(self, agent_indices):
+        self._log('end', agent_indices)
+
+
+def build(lengths, num_workers=0, agent=RecordingAgent, truncate=False):
+    batch = BatchEnv([functools.partial(MockEnv, lengths=length, truncate=truncate)
+                      for length in lengths], num_workers=num_workers)
+    simulation = Simulation(InGraphBatchEnv(batch), agent(batch.action_space))
+    return batch, simulation
+
+
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_episode_boundaries_are_exact(num_workers):
+    batch, simulation = build([(1,), (2,), (3,), (4,)], num_workers)
+    try:
+        scores, lengths = simulation.run(4)
+        # Ends after steps 1,2,3,4 (env 0 every step; env 1 at 2 and 4; env 2 at 3; env 3 at 4).
+        np.testing.assert_array_equal(lengths, [1, 1, 2, 1, 3, 1, 2, 4])
+        np.testing.assert_array_equal(scores, lengths)
+        assert batch.get_attr('episode_steps') == [[1, 1, 1, 1], [2, 2], [3, 1], [4]]
+        scores, lengths = simulation.run(2)  # Episodes carry over between calls.
+        np.testing.assert_array_equal(lengths, [1, 1, 2, 3])
+        assert batch.get_attr('episode_steps') == [[1] * 6, [2, 2, 2], [3, 3], [4, 2]]
+    finally:
+        batch.close()
+
+
+def test_agent_sees_lazy_resets_and_final_observations():
+    batch, simulation = build([(2,), (3,)])
+    simulation.run(3)
+    calls = simulation.agent.calls
+    assert calls[0] == ('begin', [0, 1])
+    assert calls[1] == ('perform', [0, 0])
+    assert calls[2] == ('experience', [0, 0], [False, False], [False, False], [1, 1])
+    assert calls[4][0] == 'experience' and calls[4][4] == [2, 2]  # Final observation seen.
+    assert calls[5] == ('end', [0])
+    assert calls[6] == ('begin', [0])  # Reset at the start of the next step, not before.
+    assert calls[7] == ('perform', [0, 2])
+    assert calls[-1] == ('end', [1])
+
+
+def test_truncation_reaches_the_agent_apart_from_termination():
+    batch, simulation = build([(2,)], truncate=True)
+    simulation.run(2)
+    experience = [call for call in simulation.agent.calls if call[0] == 'experience']
+    assert experience[-1][2:4] == ([False], [True])
+
+
+def test_force_reset_restarts_every_episode():
+    batch, simulation = build([(2,), (4,)])
+    simulation.run(3)
+    simulation.force_reset()
+    scores, lengths = simulation.run(1)
+    assert batch.get_attr('episode_steps') == [[2, 1, 1], [3, 1]]
+    assert lengths.numpy().size == 0  # Cut-off episodes are not reported as finished.
+
+
+def test_mlp_agent_stays_in_bounds_on_pendulum():
+    import gymnasium as gym
+    batch = BatchEnv([lambda: gym.make('Pendulum-v1')] * 3, seed=0)
+    simulation = Simulation(InGraphBatchEnv(batch),
+                            MLPAgent(batch.observation_space, batch.action_space))
+    scores, lengths = simulation.run(200)
+    np.testing.assert_array_equal(lengths, [200, 200, 200])
+    assert np.all(scores.numpy() < 0)
+    assert np.all(np.abs(simulation.env.action.numpy()) <= 2)
