@@ -5,23 +5,11 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
-
-class _NoLearning(tf.Module):
-    """The agent interface's bookkeeping methods, doing nothing."""
-
-    def begin_episode(self, agent_indices):
-        """Nothing to reset."""
-
-    def experience(self, agent_indices, observ, action, reward, terminated, truncated,
-                   next_observ):
-        """Nothing to learn."""
-
-    def end_episode(self, agent_indices):
-        """Nothing to update."""
+from agents_gin.algorithms.interface import NoLearning
 
 
 @gin.configurable
-class RandomAgent(_NoLearning):
+class RandomAgent(NoLearning):
     """Uniform actions inside a bounded Box or a Discrete space; normal for unbounded."""
 
     def __init__(self, action_space, seed=0):
@@ -42,7 +30,7 @@ class RandomAgent(_NoLearning):
 
 
 @gin.configurable
-class MLPAgent(_NoLearning):
+class MLPAgent(NoLearning):
     """A random-weight tanh MLP policy with Gaussian noise: the cost of a real policy."""
 
     def __init__(self, observation_space, action_space, hidden=(64, 64), seed=0):

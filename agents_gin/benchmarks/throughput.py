@@ -5,6 +5,7 @@ over repeats, and the median is reported, because this machine is shared and
 noisy. The ceiling is raw in-process stepping: a Python loop over N envs.
 """
 
+import functools
 import statistics
 import time
 
@@ -40,7 +41,8 @@ def _raw_loop(env_id, num_envs, actions):
 
 def _gym_vector(env_id, num_envs, actions, asynchronous):
     kind = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
-    vector = kind([lambda: gym.make(env_id)] * num_envs)
+    options = {'context': 'forkserver'} if asynchronous else {}  # fork after TF can deadlock.
+    vector = kind([functools.partial(gym.make, env_id)] * num_envs, **options)
     vector.reset(seed=0)
 
     def step():

@@ -172,17 +172,21 @@ class BatchEnv:
             if actions.dtype.kind != 'f':
                 raise ValueError(f'{self.name} takes floating-point actions for {space}, got '
                                  f'dtype {actions.dtype}')
-            if not np.isfinite(actions).all():
+            # One pass covers both checks when bounded: NaN fails every comparison.
+            inside = (self._bounded and (actions >= space.low).all()
+                      and (actions <= space.high).all())
+            if not inside and not self._bounded and np.isfinite(actions).all():
+                inside = True
+            if not inside:
                 flat = actions.reshape(self.num_envs, -1)
                 self._raise_first(~np.isfinite(flat).all(1), actions, 'is not finite')
-            if self._bounded and not ((actions >= space.low).all() and
-                                      (actions <= space.high).all()):
-                flat = actions.reshape(self.num_envs, -1)
                 bad = ((flat < space.low.reshape(-1)) | (flat > space.high.reshape(-1))).any(1)
                 self._raise_first(bad, actions, f'is outside {space}')
         return actions
 
     def _raise_first(self, bad, actions, what):
+        if not np.any(bad):
+            return
         index = int(np.flatnonzero(bad)[0])
         raise ValueError(f'Invalid action for environment {index} of {self.num_envs} '
                          f'({self.names[index]}): {actions[index].tolist()} {what}')

@@ -22,8 +22,8 @@ class InGraphBatchEnv(tf.Module):
         super().__init__(name='in_graph_env')
         self.batch_env = batch_env
         observ_space, action_space = batch_env.observation_space, batch_env.action_space
-        self.observ_dtype = _graph_dtype(observ_space, 'observation')
-        self.action_dtype = _graph_dtype(action_space, 'action')
+        self.observ_dtype = graph_dtype(observ_space, 'observation')
+        self.action_dtype = graph_dtype(action_space, 'action')
         self.observ_shape = tuple(observ_space.shape)
         self.action_shape = tuple(action_space.shape)
         size = len(batch_env)
@@ -96,7 +96,7 @@ class InGraphBatchEnv(tf.Module):
         return observ.astype(self.observ_dtype.as_numpy_dtype, copy=False)
 
 
-def _graph_dtype(space, what):
+def graph_dtype(space, what):
     """The TensorFlow dtype that holds values of `space` (64-bit narrowed to 32)."""
     if isinstance(space, gym.spaces.Discrete):
         return tf.int32

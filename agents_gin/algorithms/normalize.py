@@ -1,0 +1,45 @@
+"""Streaming normalisation of observations and rewards, saved with the run."""
+
+import gin
+import tensorflow as tf
+
+
+@gin.configurable
+class StreamingNormalize(tf.Module):
+    """Running mean and variance (parallel Welford) of batches; transform with clipping."""
+
+    def __init__(self, shape, center=True, scale=True, clip=10.0, name='normalize'):
+        super().__init__(name=name)
+        self.center, self.scale, self.clip = center, scale, clip
+        self.count = tf.Variable(0.0, trainable=False, dtype=tf.float64, name='count')
+        self.mean = tf.Variable(tf.zeros(shape, tf.float64), trainable=False, name='mean')
+        self.var_sum = tf.Variable(tf.zeros(shape, tf.float64), trainable=False, name='var_sum')
+
+    def update(self, batch):
+        """Adds a batch [B, ...] to the statistics."""
+        batch = tf.cast(batch, tf.float64)
+        size = tf.cast(tf.shape(batch)[0], tf.float64)
+        batch_mean = tf.reduce_mean(batch, 0)
+        batch_var_sum = tf.reduce_sum(tf.square(batch - batch_mean), 0)
+        total = self.count + size
+        delta = batch_mean - self.mean
+        self.var_sum.assign_add(batch_var_sum + tf.square(delta) * self.count * size
+                                / tf.maximum(total, 1.0))
+        self.mean.assign_add(delta * size / tf.maximum(total, 1.0))
+        self.count.assign(total)
+
+    def std(self):
+        """Sample standard deviation (1 while fewer than two values were seen)."""
+        variance = self.var_sum / tf.maximum(self.count - 1, 1.0)
+        return tf.where(self.count > 1, tf.sqrt(variance), tf.ones_like(variance))
+
+    def transform(self, value):
+        """Centers, scales and clips `value` with the current statistics."""
+        value = tf.cast(value, tf.float64)
+        if self.center:
+            value -= self.mean
+        if self.scale:
+            value /= self.std() + 1e-8
+        if self.clip:
+            value = tf.clip_by_value(value, -self.clip, self.clip)
+        return tf.cast(value, tf.float32)

@@ -1,0 +1,44 @@
+"""Adam and RMSProp as tf.Modules: graph-friendly and checkpointed with the run."""
+
+import gin
+import tensorflow as tf
+
+
+@gin.configurable
+class Adam(tf.Module):
+    """Adam with bias correction; one slot pair per variable."""
+
+    def __init__(self, variables, beta1=0.9, beta2=0.999, epsilon=1e-5):
+        super().__init__(name='adam')
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.steps = tf.Variable(0.0, trainable=False, name='steps')
+        self.first = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.second = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+
+    def apply(self, gradients, variables, learning_rate):
+        """Takes one step along `gradients`."""
+        self.steps.assign_add(1.0)
+        correction = (tf.sqrt(1 - tf.pow(self.beta2, self.steps))
+                      / (1 - tf.pow(self.beta1, self.steps)))
+        for gradient, variable, first, second in zip(gradients, variables, self.first,
+                                                     self.second):
+            first.assign(self.beta1 * first + (1 - self.beta1) * gradient)
+            second.assign(self.beta2 * second + (1 - self.beta2) * tf.square(gradient))
+            variable.assign_sub(learning_rate * correction * first
+                                / (tf.sqrt(second) + self.epsilon))
+
+
+@gin.configurable
+class RMSProp(tf.Module):
+    """RMSProp as in PAAC: decay 0.99, epsilon 0.1 inside the square root."""
+
+    def __init__(self, variables, decay=0.99, epsilon=0.1):
+        super().__init__(name='rmsprop')
+        self.decay, self.epsilon = decay, epsilon
+        self.mean_square = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+
+    def apply(self, gradients, variables, learning_rate):
+        """Takes one step along `gradients`."""
+        for gradient, variable, mean_square in zip(gradients, variables, self.mean_square):
+            mean_square.assign(self.decay * mean_square + (1 - self.decay) * tf.square(gradient))
+            variable.assign_sub(learning_rate * gradient / tf.sqrt(mean_square + self.epsilon))

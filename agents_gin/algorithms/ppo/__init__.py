@@ -1,0 +1,6 @@
+"""BatchPPO."""
+
+from agents_gin.algorithms.ppo.objectives import ClippedSurrogate, KLPenalty
+from agents_gin.algorithms.ppo.ppo import PPO, GreedyPolicy
+
+__all__ = ['PPO', 'ClippedSurrogate', 'GreedyPolicy', 'KLPenalty']

@@ -1,0 +1,271 @@
+"""BatchPPO: proximal policy optimisation over whole episodes, inside the simulate graph.
+
+As in the original (Hafner et al. 2017): the agent collects each environment's
+episode in a memory row, moves finished episodes to a second memory, and after
+`update_every` finished episodes trains for `update_epochs` epochs, all within
+the same graph call that steps the environments.
+
+Fixed from the original: value targets bootstrap on truncation and not on
+termination; padding never counts in averages (transitions are compacted);
+no finished episode is dropped (the memory has room for a whole batch more);
+acting and training see the same observation statistics (the normaliser is
+frozen while collecting and updated after each training round).
+"""
+
+import gin
+import tensorflow as tf
+
+from agents_gin.algorithms.advantages import generalized_advantages
+from agents_gin.algorithms.memory import EpisodeMemory
+from agents_gin.algorithms.normalize import StreamingNormalize
+from agents_gin.algorithms.optimizers import Adam
+from agents_gin.algorithms.ppo.objectives import ClippedSurrogate
+from agents_gin.algorithms.interface import NoLearning
+from agents_gin.envs.in_graph import graph_dtype
+from agents_gin.networks.feed_forward import FeedForwardGaussian
+
+STAT_NAMES = ('policy_loss', 'value_loss', 'entropy', 'kl', 'gradient_norm', 'kl_change',
+              'penalty', 'explained_variance', 'learning_rate', 'update_seconds',
+              'batch_transitions')
+
+
+@gin.configurable
+class PPO(tf.Module):
+    """The agent interface of simulate, with a PPO update when enough episodes finished."""
+
+    def __init__(self, observation_space, action_space, num_envs,
+                 network=FeedForwardGaussian, objective=ClippedSurrogate, optimizer=Adam,
+                 learning_rate=1e-4, learning_rate_decay_steps=None, update_every=30,
+                 update_epochs=25, minibatch_size=None, max_length=1000, discount=0.995,
+                 gae_lambda=0.95, entropy_coef=0.0, value_coef=0.5, max_gradient_norm=None,
+                 normalize_observ=True, normalize_reward=True, bootstrap_truncated=True,
+                 seed=0):
+        """Builds networks, memories and optimizer.
+
+        Args:
+          network: a network class called with (observation_space, action_space, seed).
+          objective: ClippedSurrogate or KLPenalty (the original), called with no args.
+          optimizer: an optimizer class called with the trainable variables.
+          learning_rate_decay_steps: anneal the rate linearly to 0 over this many
+            env steps; None keeps it constant.
+          update_every: finished episodes per update.
+          minibatch_size: transitions per gradient step; None uses the whole batch.
+          max_length: the longest episode the memory holds.
+          gae_lambda: 1.0 gives Monte-Carlo returns minus the value baseline.
+          bootstrap_truncated: False treats a time limit as terminal, as the original did.
+        """
+        super().__init__(name='ppo')
+        self.num_envs, self.update_every, self.update_epochs = num_envs, update_every, update_epochs
+        self.minibatch_size, self.discount, self.gae_lambda = minibatch_size, discount, gae_lambda
+        self.learning_rate, self.decay_steps = learning_rate, learning_rate_decay_steps
+        self.entropy_coef, self.value_coef = entropy_coef, value_coef
+        self.max_gradient_norm, self.bootstrap_truncated = max_gradient_norm, bootstrap_truncated
+        self.network = network(observation_space, action_space, seed=seed)
+        self.objective = objective()
+        self.optimizer = optimizer(self.network.trainable_variables)
+        self.generator = tf.random.Generator.from_seed(seed)
+        observ_shape = tuple(observation_space.shape)
+        self.observ_normalizer = (StreamingNormalize(observ_shape, clip=5.0, name='observ')
+                                  if normalize_observ else None)
+        self.reward_normalizer = (StreamingNormalize((), center=False, name='reward')
+                                  if normalize_reward else None)
+        probe = self.network.policy(tf.zeros((1,) + observ_shape))
+        self._distribution = type(probe)
+        template = {'observ': (observ_shape, tf.float32), 'reward': ((), tf.float32),
+                    'action': (tuple(action_space.shape), graph_dtype(action_space, 'action'))}
+        for key, value in probe.parameters().items():
+            template['policy_' + key] = (tuple(value.shape[1:]), tf.float32)
+        capacity = update_every + num_envs  # Room for every episode that ends in one step.
+        # Excluded from checkpoints (see checkpoint_items): a resumed run restarts episodes.
+        self._episodes = EpisodeMemory(template, num_envs, max_length, 'episodes')
+        self._finished = EpisodeMemory(template, capacity, max_length, 'finished')
+        self._finished_final_observ = tf.Variable(tf.zeros((capacity,) + observ_shape),
+                                                  trainable=False)
+        self._finished_terminated = tf.Variable(tf.zeros(capacity, tf.bool), trainable=False)
+        self._num_finished = tf.Variable(0, trainable=False)
+        self._last_params = {key: tf.Variable(tf.zeros((num_envs,) + tuple(value.shape[1:])),
+                                              trainable=False)
+                             for key, value in probe.parameters().items()}
+        self._final_observ = tf.Variable(tf.zeros((num_envs,) + observ_shape), trainable=False)
+        self._terminated = tf.Variable(tf.zeros(num_envs, tf.bool), trainable=False)
+        self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='env_steps')
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='updates')
+        self.nonfinite_steps = tf.Variable(0, trainable=False, name='nonfinite_steps')
+        self.stats = {name: tf.Variable(0.0, trainable=False, name=name) for name in STAT_NAMES}
+
+    def checkpoint_items(self):
+        """What a checkpoint holds: learned and adaptive state, never episode buffers."""
+        items = {'network': self.network, 'optimizer': self.optimizer,
+                 'objective': self.objective, 'generator': self.generator,
+                 'env_steps': self.env_steps, 'updates': self.updates}
+        for name, normalizer in (('observ_normalizer', self.observ_normalizer),
+                                 ('reward_normalizer', self.reward_normalizer)):
+            if normalizer is not None:
+                items[name] = normalizer
+        return items
+
+    # The agent interface ---------------------------------------------------------
+
+    def begin_episode(self, agent_indices):
+        """Empties the episode rows of these environments."""
+        self._episodes.clear(agent_indices)
+
+    def perform(self, agent_indices, observ):
+        """Samples actions; remembers the policy that chose them."""
+        policy = self.network.policy(self._normalize(observ))
+        for key, value in policy.parameters().items():
+            self._last_params[key].scatter_nd_update(agent_indices[:, None], value)
+        return policy.sample(self.generator)
+
+    def experience(self, agent_indices, observ, action, reward, terminated, truncated,
+                   next_observ):
+        """Appends the step to each environment's episode row."""
+        transition = {'observ': tf.cast(observ, tf.float32), 'action': action,
+                      'reward': reward}
+        for key, variable in self._last_params.items():
+            transition['policy_' + key] = tf.gather(variable, agent_indices)
+        self._episodes.append(transition, agent_indices)
+        self._final_observ.scatter_nd_update(agent_indices[:, None],
+                                             tf.cast(next_observ, tf.float32))
+        self._terminated.scatter_nd_update(agent_indices[:, None], terminated)
+        self.env_steps.assign_add(tf.cast(tf.size(agent_indices), tf.int64))
+
+    def end_episode(self, agent_indices):
+        """Moves finished episodes to the batch; trains once the batch is full."""
+        rows = self._num_finished + tf.range(tf.size(agent_indices))
+        self._finished.copy_rows(self._episodes, agent_indices, rows)
+        self._finished_final_observ.scatter_nd_update(
+            rows[:, None], tf.gather(self._final_observ, agent_indices))
+        self._finished_terminated.scatter_nd_update(
+            rows[:, None], tf.gather(self._terminated, agent_indices))
+        count = self._num_finished.assign_add(tf.size(agent_indices))
+        return tf.cond(count >= self.update_every, self._train, lambda: tf.constant(False))
+
+    # Training --------------------------------------------------------------------
+
+    def _normalize(self, observ):
+        if self.observ_normalizer is None:
+            return tf.cast(observ, tf.float32)
+        return self.observ_normalizer.transform(observ)
+
+    def _train(self):
+        """One PPO round on the finished episodes; clears them afterwards."""
+        start = tf.timestamp()
+        capacity = self._finished.capacity
+        with tf.control_dependencies([start]):  # Timestamps are only ordered by data.
+            mask = tf.logical_and(self._finished.mask(),
+                                  (tf.range(capacity) < self._num_finished)[:, None])
+        positions = tf.where(mask)
+        buffers = self._finished.buffers
+        raw_observ = tf.gather_nd(buffers['observ'], positions)
+        batch = {'observ': self._normalize(raw_observ),
+                 'action': tf.gather_nd(buffers['action'], positions)}
+        old = {key[len('policy_'):]: tf.gather_nd(value, positions)
+               for key, value in buffers.items() if key.startswith('policy_')}
+        reward = tf.gather_nd(buffers['reward'], positions)
+        if self.reward_normalizer is not None:
+            self.reward_normalizer.update(reward)
+            reward = self.reward_normalizer.transform(reward)
+        value = self.network.value(batch['observ'])
+        bootstrap = self.network.value(self._normalize(self._finished_final_observ))
+        if self.bootstrap_truncated:
+            bootstrap *= 1.0 - tf.cast(self._finished_terminated, tf.float32)
+        else:
+            bootstrap *= 0.0
+        grid = tf.shape(mask, out_type=tf.int64)
+        advantage = tf.gather_nd(generalized_advantages(
+            tf.scatter_nd(positions, reward, grid), tf.scatter_nd(positions, value, grid),
+            bootstrap, mask, self.discount, self.gae_lambda), positions)
+        batch['return'] = advantage + value
+        mean, variance = tf.nn.moments(advantage, [0])
+        batch['advantage'] = (advantage - mean) / (tf.sqrt(variance) + 1e-8)
+        sums = self._run_epochs(batch, old)
+        new_policy = self.network.policy(batch['observ'])
+        kl_change = tf.reduce_mean(self._distribution.from_parameters(old).kl(new_policy))
+        penalty = self.objective.adapt(kl_change)
+        if self.observ_normalizer is not None:
+            self.observ_normalizer.update(raw_observ)
+        _, return_variance = tf.nn.moments(batch['return'], [0])
+        _, residual_variance = tf.nn.moments(batch['return'] - value, [0])
+        steps = tf.maximum(sums[-1], 1.0)
+        values = {'policy_loss': sums[0] / steps, 'value_loss': sums[1] / steps,
+                  'entropy': sums[2] / steps, 'kl': sums[3] / steps,
+                  'gradient_norm': sums[4] / steps, 'kl_change': kl_change,
+                  'penalty': penalty, 'learning_rate': self._learning_rate(),
+                  'explained_variance': 1 - residual_variance / (return_variance + 1e-8),
+                  'batch_transitions': tf.cast(tf.shape(positions)[0], tf.float32)}
+        for name, stat in values.items():
+            self.stats[name].assign(tf.cast(stat, tf.float32))
+        self._finished.clear()
+        self._num_finished.assign(0)
+        self.updates.assign_add(1)
+        with tf.control_dependencies([self.updates.read_value()]):
+            self.stats['update_seconds'].assign(tf.cast(tf.timestamp() - start, tf.float32))
+            return tf.constant(True)
+
+    def _run_epochs(self, batch, old):
+        """update_epochs passes over shuffled minibatches; returns summed statistics."""
+        size = tf.shape(batch['advantage'])[0]
+        minibatch = size if self.minibatch_size is None else tf.minimum(self.minibatch_size,
+                                                                        size)
+        per_epoch = (size + minibatch - 1) // minibatch
+        order = tf.argsort(self.generator.uniform([self.update_epochs, size]), axis=1)
+
+        def step(index, sums):
+            start = (index % per_epoch) * minibatch
+            chosen = order[index // per_epoch, start:start + minibatch]
+            pick = lambda tensor: tf.gather(tensor, chosen)  # noqa: E731
+            stats = self._gradient_step({k: pick(v) for k, v in batch.items()},
+                                        {k: pick(v) for k, v in old.items()})
+            return index + 1, sums + tf.concat([stats, [1.0]], 0)
+
+        _, sums = tf.while_loop(lambda index, _: index < self.update_epochs * per_epoch,
+                                step, (tf.constant(0), tf.zeros(6)), parallel_iterations=1)
+        return sums
+
+    def _gradient_step(self, batch, old):
+        """One optimizer step; skipped (and counted) when the loss is not finite."""
+        variables = self.network.trainable_variables
+        with tf.GradientTape() as tape:
+            policy, value = self.network(batch['observ'])
+            old_policy = self._distribution.from_parameters(old)
+            log_ratio = policy.log_prob(batch['action']) - old_policy.log_prob(batch['action'])
+            kl = old_policy.kl(policy)
+            policy_loss = self.objective(log_ratio, batch['advantage'], kl)
+            value_loss = 0.5 * tf.reduce_mean(tf.square(value - batch['return']))
+            entropy = tf.reduce_mean(policy.entropy())
+            loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
+        gradients = tape.gradient(loss, variables)
+        norm = tf.linalg.global_norm(gradients)
+        if self.max_gradient_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.max_gradient_norm, norm)
+        finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+
+        def apply():
+            self.optimizer.apply(gradients, variables, self._learning_rate())
+            return tf.constant(True)
+
+        def skip():
+            self.nonfinite_steps.assign_add(1)
+            return tf.constant(False)
+
+        tf.cond(finite, apply, skip)
+        return tf.stack([policy_loss, value_loss, entropy, tf.reduce_mean(kl), norm])
+
+    def _learning_rate(self):
+        if not self.decay_steps:
+            return tf.constant(self.learning_rate, tf.float32)
+        progress = tf.cast(self.env_steps, tf.float32) / float(self.decay_steps)
+        return self.learning_rate * tf.maximum(0.0, 1.0 - progress)
+
+
+class GreedyPolicy(NoLearning):
+    """PPO's policy acting with its mean (or most likely) action, learning nothing."""
+
+    def __init__(self, ppo):
+        super().__init__(name='greedy_policy')
+        self.ppo = ppo
+
+    def perform(self, agent_indices, observ):
+        """The mode of the current policy."""
+        return self.ppo.network.policy(self.ppo._normalize(observ)).mode()

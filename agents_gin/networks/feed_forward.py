@@ -1,0 +1,95 @@
+"""Feed-forward policy and value networks (gin factories on tf.Module).
+
+A network is built from the environment's spaces and called on a batch of
+observations [B, ...]; it returns (action distribution, value [B]). Policy and
+value are separate MLPs, as in the original Batch PPO, whose sizes (200, 100),
+output scale 0.1 and initial std 0.35 are the defaults here.
+"""
+
+import gin
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+
+from agents_gin.networks.distributions import Categorical, DiagGaussian
+from agents_gin.networks.layers import MLP, Dense
+
+for _activation in (tf.nn.relu, tf.nn.tanh, tf.nn.elu, tf.nn.swish):
+    gin.external_configurable(_activation, module='tf.nn')
+
+
+def _check_spaces(network, observation_space, action_space, wanted, other):
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise ValueError(f'{network} takes Box observations, got {observation_space}; flatten '
+                         'it with gymnasium.wrappers.FlattenObservation in make_env.wrappers')
+    if not isinstance(action_space, wanted):
+        raise ValueError(f'{network} needs a {wanted.__name__} action space, but the env has '
+                         f'{action_space}; bind the network to @{other} instead')
+
+
+class _FeedForward(tf.Module):
+    """Shared parts: flattening, the value MLP."""
+
+    def __init__(self, observation_space, value_layers, activation, seed, name):
+        super().__init__(name=name)
+        self.observ_size = int(np.prod(observation_space.shape))
+        self.value_mlp = MLP(self.observ_size, list(value_layers) + [1], activation,
+                             seed + 100, name='value')
+        self.value_mlp.layers[-1].activation = None  # The value output is linear.
+
+    def __call__(self, observ):
+        """Returns (action distribution, value [B])."""
+        return self.policy(observ), self.value(observ)
+
+    def value(self, observ):
+        """State values [B]."""
+        return self.value_mlp(self._flat_observ(observ))[:, 0]
+
+    def _flat_observ(self, observ):
+        return tf.reshape(tf.cast(observ, tf.float32), [-1, self.observ_size])
+
+
+@gin.configurable
+class FeedForwardGaussian(_FeedForward):
+    """Tanh mean from a policy MLP, a learned state-independent std, a value MLP."""
+
+    def __init__(self, observation_space, action_space, policy_layers=(200, 100),
+                 value_layers=(200, 100), activation=tf.nn.relu, mean_scale=0.1,
+                 init_std=0.35, min_std=1e-4, seed=0):
+        _check_spaces('FeedForwardGaussian', observation_space, action_space, gym.spaces.Box,
+                      'FeedForwardCategorical')
+        super().__init__(observation_space, value_layers, activation, seed, 'gaussian')
+        self.action_shape = tuple(action_space.shape)
+        action_size = int(np.prod(self.action_shape))
+        self.policy_mlp = MLP(self.observ_size, policy_layers, activation, seed, name='policy')
+        self.mean = Dense(self.policy_mlp.outputs, action_size, tf.tanh, mean_scale, seed + 50,
+                          name='mean')
+        # softplus(x) = init_std at the start.
+        self.std_logit = tf.Variable(np.full(action_size, np.log(np.expm1(init_std)),
+                                             np.float32), name='std_logit')
+        self.min_std = min_std
+
+    def policy(self, observ):
+        """A DiagGaussian over [B, D] actions."""
+        mean = self.mean(self.policy_mlp(self._flat_observ(observ)))
+        std = tf.nn.softplus(self.std_logit) + self.min_std
+        return DiagGaussian(mean, tf.broadcast_to(std, tf.shape(mean)))
+
+
+@gin.configurable
+class FeedForwardCategorical(_FeedForward):
+    """Logits from a policy MLP over a Discrete action space, and a value MLP."""
+
+    def __init__(self, observation_space, action_space, policy_layers=(200, 100),
+                 value_layers=(200, 100), activation=tf.nn.relu, logits_scale=0.1, seed=0):
+        _check_spaces('FeedForwardCategorical', observation_space, action_space,
+                      gym.spaces.Discrete, 'FeedForwardGaussian')
+        super().__init__(observation_space, value_layers, activation, seed, 'categorical')
+        self.action_shape = ()
+        self.policy_mlp = MLP(self.observ_size, policy_layers, activation, seed, name='policy')
+        self.logits = Dense(self.policy_mlp.outputs, int(action_space.n), None, logits_scale,
+                            seed + 50, name='logits')
+
+    def policy(self, observ):
+        """A Categorical over [B] actions."""
+        return Categorical(self.logits(self.policy_mlp(self._flat_observ(observ))))
