@@ -30,11 +30,12 @@ def simulate(env, agent, num_steps, score, length):
         environment's episode; they carry episodes across calls.
 
     Returns:
-      scores [E] float32 and lengths [E] int32 of the E episodes that ended.
+      scores [E] float32, lengths [E] int32 and env indices [E] int32 of the E
+      episodes that ended, in the order they ended.
     """
     every_env = tf.range(env.size)
 
-    def step(index, score, length, scores, lengths):
+    def step(index, score, length, scores, lengths, indices):
         # Each graph op costs a few microseconds here, so bookkeeping happens
         # in loop variables and inside branches that run only when needed.
         score, length = tf.cond(
@@ -51,25 +52,24 @@ def simulate(env, agent, num_steps, score, length):
         agent.experience(every_env, observ, action, reward, terminated, truncated,
                          next_observ)
         done = tf.logical_or(terminated, truncated)
-        scores, lengths = tf.cond(
-            tf.reduce_any(done), lambda: _end(agent, done, score, length, scores, lengths),
-            lambda: (scores, lengths))
-        return index + 1, score, length, scores, lengths
+        scores, lengths, indices = tf.cond(
+            tf.reduce_any(done), lambda: _end(agent, done, score, length, scores, lengths,
+                                              indices),
+            lambda: (scores, lengths, indices))
+        return index + 1, score, length, scores, lengths, indices
 
-    scores = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False,
-                            element_shape=[None])
-    lengths = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False,
-                             element_shape=[None])
-    _, last_score, last_length, scores, lengths = tf.while_loop(
+    finished = [tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False,
+                               element_shape=[None])
+                for dtype in (tf.float32, tf.int32, tf.int32)]
+    _, last_score, last_length, *finished = tf.while_loop(
         lambda index, *_: index < num_steps, step,
-        (tf.constant(0), score.read_value(), length.read_value(), scores, lengths),
+        (tf.constant(0), score.read_value(), length.read_value(), *finished),
         parallel_iterations=1)
     score.assign(last_score)
     length.assign(last_length)
     # An empty array still needs one element to concatenate.
-    scores = scores.write(scores.size(), tf.zeros([0]))
-    lengths = lengths.write(lengths.size(), tf.zeros([0], tf.int32))
-    return scores.concat(), lengths.concat()
+    return tuple(array.write(array.size(), tf.zeros([0], array.dtype)).concat()
+                 for array in finished)
 
 
 def _begin(env, agent, score, length):
@@ -82,12 +82,13 @@ def _begin(env, agent, score, length):
             tf.tensor_scatter_nd_update(length, indices[:, None], tf.zeros(count, tf.int32)))
 
 
-def _end(agent, done, score, length, scores, lengths):
+def _end(agent, done, score, length, scores, lengths, indices):
     """Records the finished episodes and tells the agent."""
-    indices = tf.cast(tf.where(done)[:, 0], tf.int32)
-    agent.end_episode(indices)
-    return (scores.write(scores.size(), tf.gather(score, indices)),
-            lengths.write(lengths.size(), tf.gather(length, indices)))
+    ending = tf.cast(tf.where(done)[:, 0], tf.int32)
+    agent.end_episode(ending)
+    return (scores.write(scores.size(), tf.gather(score, ending)),
+            lengths.write(lengths.size(), tf.gather(length, ending)),
+            indices.write(indices.size(), ending))
 
 
 @gin.configurable
@@ -102,7 +103,8 @@ class Simulation(tf.Module):
 
     @tf.function(autograph=False)  # The loop is written with explicit tf.while_loop.
     def run(self, num_steps):
-        """Runs `num_steps` batch steps; returns (scores, lengths) of finished episodes."""
+        """Runs `num_steps` batch steps; returns (scores, lengths, env indices) of finished
+        episodes."""
         return simulate(self.env, self.agent, num_steps, self.score, self.length)
 
     def force_reset(self):

@@ -51,12 +51,13 @@ def build(lengths, num_workers=0, agent=RecordingAgent, truncate=False):
 def test_episode_boundaries_are_exact(num_workers):
     batch, simulation = build([(1,), (2,), (3,), (4,)], num_workers)
     try:
-        scores, lengths = simulation.run(4)
+        scores, lengths, indices = simulation.run(4)
         # Ends after steps 1,2,3,4 (env 0 every step; env 1 at 2 and 4; env 2 at 3; env 3 at 4).
         np.testing.assert_array_equal(lengths, [1, 1, 2, 1, 3, 1, 2, 4])
         np.testing.assert_array_equal(scores, lengths)
+        np.testing.assert_array_equal(indices, [0, 0, 1, 0, 2, 0, 1, 3])
         assert batch.get_attr('episode_steps') == [[1, 1, 1, 1], [2, 2], [3, 1], [4]]
-        scores, lengths = simulation.run(2)  # Episodes carry over between calls.
+        scores, lengths, _ = simulation.run(2)  # Episodes carry over between calls.
         np.testing.assert_array_equal(lengths, [1, 1, 2, 3])
         assert batch.get_attr('episode_steps') == [[1] * 6, [2, 2, 2], [3, 3], [4, 2]]
     finally:
@@ -88,7 +89,7 @@ def test_force_reset_restarts_every_episode():
     batch, simulation = build([(2,), (4,)])
     simulation.run(3)
     simulation.force_reset()
-    scores, lengths = simulation.run(1)
+    scores, lengths, _ = simulation.run(1)
     assert batch.get_attr('episode_steps') == [[2, 1, 1], [3, 1]]
     assert lengths.numpy().size == 0  # Cut-off episodes are not reported as finished.
 
@@ -98,7 +99,7 @@ def test_mlp_agent_stays_in_bounds_on_pendulum():
     batch = BatchEnv([lambda: gym.make('Pendulum-v1')] * 3, seed=0)
     simulation = Simulation(InGraphBatchEnv(batch),
                             MLPAgent(batch.observation_space, batch.action_space))
-    scores, lengths = simulation.run(200)
+    scores, lengths, _ = simulation.run(200)
     np.testing.assert_array_equal(lengths, [200, 200, 200])
     assert np.all(scores.numpy() < 0)
     assert np.all(np.abs(simulation.env.action.numpy()) <= 2)

@@ -56,6 +56,7 @@ class PPO(tf.Module):
         """
         super().__init__(name='ppo')
         self.num_envs, self.update_every, self.update_epochs = num_envs, update_every, update_epochs
+        self.max_length = max_length
         self.minibatch_size, self.discount, self.gae_lambda = minibatch_size, discount, gae_lambda
         self.learning_rate, self.decay_steps = learning_rate, learning_rate_decay_steps
         self.entropy_coef, self.value_coef = entropy_coef, value_coef
@@ -103,6 +104,10 @@ class PPO(tf.Module):
             if normalizer is not None:
                 items[name] = normalizer
         return items
+
+    def greedy_policy(self):
+        """An agent that acts with this policy's mode and learns nothing, for evaluation."""
+        return GreedyPolicy(self)
 
     # The agent interface ---------------------------------------------------------
 
