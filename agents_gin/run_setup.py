@@ -1,5 +1,6 @@
-"""What the launcher does around training: strict config parsing with clear errors,
-the run directory's files, and exit codes.
+"""What the launcher does around training: parsing, run files, exit codes.
+
+Parsing is strict and its errors name the file or binding and suggest a fix.
 """
 
 import difflib

@@ -103,8 +103,7 @@ class Simulation(tf.Module):
 
     @tf.function(autograph=False)  # The loop is written with explicit tf.while_loop.
     def run(self, num_steps):
-        """Runs `num_steps` batch steps; returns (scores, lengths, env indices) of finished
-        episodes."""
+        """Runs `num_steps` batch steps; returns finished (scores, lengths, env indices)."""
         return simulate(self.env, self.agent, num_steps, self.score, self.length)
 
     def force_reset(self):

@@ -22,6 +22,7 @@ class Dense(tf.Module):
         self.activation = activation
 
     def __call__(self, inputs):
+        """Applies the layer to [B, inputs]."""
         outputs = inputs @ self.kernel + self.bias
         return self.activation(outputs) if self.activation else outputs
 
@@ -37,6 +38,7 @@ class MLP(tf.Module):
         self.outputs = dims[-1]
 
     def __call__(self, inputs):
+        """Applies every layer in turn."""
         for layer in self.layers:
             inputs = layer(inputs)
         return inputs

@@ -16,11 +16,11 @@ import gin
 import tensorflow as tf
 
 from agents_gin.algorithms.advantages import generalized_advantages
+from agents_gin.algorithms.interface import NoLearning
 from agents_gin.algorithms.memory import EpisodeMemory
 from agents_gin.algorithms.normalize import StreamingNormalize
 from agents_gin.algorithms.optimizers import Adam
 from agents_gin.algorithms.ppo.objectives import ClippedSurrogate
-from agents_gin.algorithms.interface import NoLearning
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.feed_forward import FeedForwardGaussian
 
