@@ -156,10 +156,9 @@ class PPO(tf.Module):
     def _train(self):
         """One PPO round on the finished episodes; clears them afterwards."""
         start = tf.timestamp()
-        capacity = self._finished.capacity
-        with tf.control_dependencies([start]):  # Timestamps are only ordered by data.
+        with tf.control_dependencies([start]):  # Timestamps are ordered only by data.
             mask = tf.logical_and(self._finished.mask(),
-                                  (tf.range(capacity) < self._num_finished)[:, None])
+                                  (tf.range(self._finished.capacity) < self._num_finished)[:, None])
         positions = tf.where(mask)
         buffers = self._finished.buffers
         raw_observ = tf.gather_nd(buffers['observ'], positions)
@@ -204,9 +203,9 @@ class PPO(tf.Module):
         self._finished.clear()
         self._num_finished.assign(0)
         self.updates.assign_add(1)
-        with tf.control_dependencies([self.updates.read_value()]):
+        with tf.control_dependencies(list(values.values())):
             self.stats['update_seconds'].assign(tf.cast(tf.timestamp() - start, tf.float32))
-            return tf.constant(True)
+        return tf.constant(True)
 
     def _run_epochs(self, batch, old):
         """update_epochs passes over shuffled minibatches; returns summed statistics."""
