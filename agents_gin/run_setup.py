@@ -5,6 +5,7 @@ Parsing is strict and its errors name the file or binding and suggest a fix.
 
 import difflib
 import inspect
+import logging as std_logging
 import os
 import re
 import shlex
@@ -29,11 +30,17 @@ def parse_config(files, bindings, search_paths=()):
 
     for folder in search_paths:
         gin.add_config_file_search_path(folder)
+    # gin logs 'Path not found' for every include it then finds on a search path.
+    root_logger = std_logging.getLogger()
+    level = root_logger.level
+    root_logger.setLevel(std_logging.CRITICAL)
     try:
         # skip_unknown=False: a misspelled binding must fail, never be dropped.
         gin.parse_config_files_and_bindings(files, bindings, skip_unknown=False)
     except (ValueError, ImportError, SyntaxError, OSError) as error:
         raise ConfigError(_with_suggestion(str(error))) from error
+    finally:
+        root_logger.setLevel(level)
 
 
 def write_run_files(run_dir, argv, resuming):

@@ -103,3 +103,14 @@ def test_mlp_agent_stays_in_bounds_on_pendulum():
     np.testing.assert_array_equal(lengths, [200, 200, 200])
     assert np.all(scores.numpy() < 0)
     assert np.all(np.abs(simulation.env.action.numpy()) <= 2)
+
+
+def test_float64_observations_reach_the_graph_as_float32():
+    import gymnasium as gym
+    batch = BatchEnv([lambda: gym.make('HalfCheetah-v5')] * 2, seed=0)
+    env = InGraphBatchEnv(batch)
+    assert batch.observation_space.dtype == np.float64
+    simulation = Simulation(env, RandomAgent(batch.action_space))
+    simulation.run(3)
+    assert env.observ.dtype == tf.float32 and env.observ.shape == (2, 17)
+    assert np.abs(env.observ.numpy()).sum() > 0

@@ -88,7 +88,8 @@ class InGraphBatchEnv(tf.Module):
         status = np.empty((self.size, 3), np.float32)
         status[:, 0], status[:, 1], status[:, 2] = reward, terminated, truncated
         if self._packed:
-            return np.concatenate([observ.reshape(self.size, -1), status], 1)
+            return np.concatenate(
+                [observ.reshape(self.size, -1).astype(np.float32, copy=False), status], 1)
         return observ.astype(self.observ_dtype.as_numpy_dtype, copy=False), status
 
     def _reset_numpy(self, indices):
