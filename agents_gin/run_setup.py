@@ -82,7 +82,7 @@ def _with_suggestion(message):
     registry = gin.config._REGISTRY  # pylint: disable=protected-access
     unknown = re.search(r"No configurable matching '([\w.]+)'", message)
     if unknown:
-        names = sorted({selector.split('.')[-1] for selector in registry})
+        names = sorted({selector.split('.')[-1] for selector in registry._selector_map})
         close = difflib.get_close_matches(unknown.group(1).split('.')[-1], names, 3)
         if close:
             return f'{message}\nDid you mean: {", ".join(close)}?'

@@ -1,0 +1,164 @@
+"""The launcher end to end: run directory, resume, signals, bad input, shipped configs."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agents_gin import experiment, run_setup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(ROOT, 'configs')
+TINY = ['train.num_envs = 4', 'train.eval_episodes = 2', 'PPO.update_every = 4',
+        'PPO.update_epochs = 2', 'Loop.chunk_steps = 100', 'Loop.eval_every = 800',
+        'Loop.total_steps = 1600']
+
+
+def launch(logdir, *args, gin_file='configs/ppo_pendulum.gin', params=TINY, wait=True):
+    command = [sys.executable, '-m', 'launch.train', f'--logdir={logdir}', *args]
+    if gin_file:
+        command.append(f'--gin_file={gin_file}')
+    command += [f'--gin_param={param}' for param in params]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+    if not wait:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def metrics(run_dir):
+    with open(os.path.join(run_dir, 'metrics.jsonl')) as file:
+        return [json.loads(line) for line in file]
+
+
+def event_tags(folder):
+    tags = set()
+    for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def test_run_directory_resume_and_reproduction(tmp_path):
+    result = launch(tmp_path, '--timestamp=first', '--seed=3')
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir = tmp_path / 'first-ppo_pendulum'
+    names = set(os.listdir(run_dir))
+    assert {'config.gin', 'command', 'checkpoints', 'train', 'eval', 'metrics.jsonl'} <= names
+    assert any(name.startswith('operative_config-') for name in names)
+    config = (run_dir / 'config.gin').read_text()
+    assert config.startswith('import ') and 'train.seed = 3' in config
+    assert "make_env.env_id = 'Pendulum-v1'" in config
+    assert [m['env_steps'] for m in metrics(run_dir)] == [800, 1600]
+    assert {'charts/episode_return', 'losses/policy_loss', 'losses/value_loss',
+            'charts/learning_rate', 'gin/operative_config'} <= event_tags(run_dir / 'train')
+    assert {'eval/episode_return', 'eval/episode_length'} <= event_tags(run_dir / 'eval')
+    assert 'ckpt-1600.index' in os.listdir(run_dir / 'checkpoints')
+
+    # Resume with the saved config and a longer budget: the step count continues.
+    result = launch(tmp_path, '--timestamp=first', gin_file=None,
+                    params=['Loop.total_steps = 2400'])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Resuming run' in result.stdout
+    assert [m['env_steps'] for m in metrics(run_dir)] == [800, 1600, 2400]
+    assert len((run_dir / 'command').read_text().splitlines()) == 2
+
+    # The saved config.gin, given back, reproduces the first run's returns.
+    result = launch(tmp_path, '--timestamp=again', gin_file=str(run_dir / 'config.gin'),
+                    params=[])
+    assert result.returncode == 0, result.stdout + result.stderr
+    again = metrics(tmp_path / 'again-config')
+    assert [m['eval_return'] for m in again] == [m['eval_return'] for m in metrics(run_dir)][:2]
+
+
+def test_sigterm_saves_a_loadable_checkpoint(tmp_path):
+    process = launch(tmp_path, '--timestamp=stop', wait=False,
+                     params=TINY[:-1] + ['Loop.total_steps = 10000000'])
+    for line in process.stdout:  # Wait until training is under way.
+        if line.startswith('step'):
+            break
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert 'Stopped by SIGTERM after saving' in output
+    latest = tf.train.latest_checkpoint(tmp_path / 'stop-ppo_pendulum' / 'checkpoints')
+    reader = tf.train.load_checkpoint(latest)
+    steps = reader.get_tensor('env_steps/.ATTRIBUTES/VARIABLE_VALUE')
+    assert steps >= 800 and latest.endswith(f'ckpt-{steps}')
+    assert not glob.glob(str(tmp_path / 'stop-ppo_pendulum' / 'checkpoints' / '*_temp*'))
+
+
+def test_missing_gin_file_is_named(tmp_path):
+    result = launch(tmp_path, gin_file='configs/no_such.gin', params=[])
+    assert result.returncode != 0
+    assert 'gin file not found: configs/no_such.gin' in result.stdout + result.stderr
+
+
+def parse(*bindings, config='ppo_pendulum.gin'):
+    run_setup.parse_config([os.path.join(CONFIGS, config)], list(bindings), [CONFIGS])
+
+
+@pytest.mark.parametrize('binding, message', [
+    ('PPO.lerning_rate = 0.1',
+     "doesn't have a parameter named 'lerning_rate'.*Did you mean: learning_rate"),
+    ('PPOO.learning_rate = 0.1', "No configurable matching 'PPOO'.*Did you mean: PPO"),
+])
+def test_misspelled_bindings_are_named_with_a_suggestion(binding, message):
+    with pytest.raises(run_setup.ConfigError, match=f'(?s){message}'):
+        parse(binding)
+
+
+@pytest.mark.parametrize('bindings, error, message', [
+    (["make_env.env_id = 'Pendulm-v1'"], ValueError,
+     r"Unknown environment id 'Pendulm-v1' \(bound as make_env.env_id\)"),
+    (["make_env.env_id = 'CartPole-v1'", 'make_env.wrappers = []'], ValueError,
+     r'FeedForwardGaussian needs a Box action space, but the env has Discrete\(2\); bind the '
+     r'network to @FeedForwardCategorical'),
+    (["make_env.env_id = 'Blackjack-v1'", 'make_env.wrappers = []',
+      'PPO.network = @FeedForwardCategorical'], ValueError,
+     r'FeedForwardCategorical takes Box observations, got Tuple.*FlattenObservation'),
+    (['make_env.max_episode_steps = 500'], ValueError,
+     r'may last 500 steps, more than PPO.max_length = 200'),
+])
+def test_bad_experiments_fail_before_training(tmp_path, bindings, error, message):
+    parse(*bindings, *TINY)
+    with pytest.raises(error, match=message):
+        experiment.train(str(tmp_path))
+    assert not os.path.exists(tmp_path / 'checkpoints')
+
+
+def test_categorical_network_on_pendulum_is_refused(tmp_path):
+    parse(*TINY, config='ppo_cartpole.gin')
+    gin.clear_config()
+    parse('PPO.network = @FeedForwardCategorical', *TINY)
+    with pytest.raises(ValueError, match=r'FeedForwardCategorical needs a Discrete action '
+                       r'space.*bind the network to @FeedForwardGaussian'):
+        experiment.train(str(tmp_path))
+
+
+def test_non_finite_loss_is_reported_and_not_saved(tmp_path):
+    parse(*TINY, 'PPO.learning_rate = 1e30')
+    with pytest.raises(FloatingPointError, match=r'Non-finite loss or gradient in update \d+ '
+                       r'near env step [\d,]+.*Nothing was saved'):
+        experiment.train(str(tmp_path))
+    assert tf.train.latest_checkpoint(tmp_path / 'checkpoints') is None
+
+
+@pytest.mark.parametrize('config', sorted(os.path.basename(path) for path in
+                                          glob.glob(os.path.join(CONFIGS, 'ppo_*.gin'))))
+def test_every_shipped_config_parses_and_builds(tmp_path, config):
+    lines = open(os.path.join(CONFIGS, config)).read().splitlines()
+    code = [line for line in lines if line.strip() and not line.startswith('#')]
+    assert code[0].startswith('import '), f'{config} must start with its imports'
+    parse('Loop.total_steps = 0', 'train.num_envs = 2', 'train.eval_episodes = 1',
+          config=config)
+    assert experiment.train(str(tmp_path)) is None
+    assert np.isfinite(gin.query_parameter('PPO.learning_rate'))
