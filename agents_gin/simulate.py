@@ -35,36 +35,41 @@ def simulate(env, agent, num_steps, score, length):
     """
     every_env = tf.range(env.size)
 
-    def step(index, score, length, scores, lengths, indices):
-        # Each graph op costs a few microseconds here, so bookkeeping happens
-        # in loop variables and inside branches that run only when needed.
-        score, length = tf.cond(
-            tf.reduce_any(env.done), lambda: _begin(env, agent, score, length),
-            lambda: (score, length))
-        # Python functions inside the graph are only ordered by data, so the
-        # step must depend on the reset explicitly, even if the policy ignores
-        # the observation.
-        with tf.control_dependencies([score]):
-            observ = tf.identity(env.observ)
+    def step(index, state, score, length, finished):
+        # Each graph op costs a few microseconds here, so the environment's state
+        # travels in loop variables (written to its variables once, at the end)
+        # and bookkeeping runs inside branches only when an episode starts or ends.
+        observ, done = state[0], tf.logical_or(state[3], state[4])
+        observ, score, length = tf.cond(
+            tf.reduce_any(done), lambda: _begin(env, agent, done, observ, score, length),
+            lambda: (observ, score, length))
+        # Python functions inside the graph are ordered only by data, so the step
+        # must wait for the reset explicitly, even if the policy ignores observ.
+        with tf.control_dependencies([observ]):
             action = agent.perform(every_env, observ)
-        next_observ, reward, terminated, truncated = env.step(action)
+        next_observ, reward, terminated, truncated = env.step_tensors(action)
         score, length = score + reward, length + 1
         agent.experience(every_env, observ, action, reward, terminated, truncated,
                          next_observ)
         done = tf.logical_or(terminated, truncated)
-        scores, lengths, indices = tf.cond(
-            tf.reduce_any(done), lambda: _end(agent, done, score, length, scores, lengths,
-                                              indices),
-            lambda: (scores, lengths, indices))
-        return index + 1, score, length, scores, lengths, indices
+        finished = tf.cond(
+            tf.reduce_any(done), lambda: _end(agent, done, score, length, finished),
+            lambda: finished)
+        state = (next_observ, tf.cast(action, env.action_dtype), reward, terminated, truncated)
+        return index + 1, state, score, length, finished
 
-    finished = [tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False,
-                               element_shape=[None])
-                for dtype in (tf.float32, tf.int32, tf.int32)]
-    _, last_score, last_length, *finished = tf.while_loop(
+    finished = tuple(tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False,
+                                    element_shape=[None])
+                     for dtype in (tf.float32, tf.int32, tf.int32))
+    # A pending reset (done) is carried as `truncated` until the first step.
+    state = (env.observ.read_value(), env.action.read_value(), env.reward.read_value(),
+             env.terminated.read_value(),
+             tf.logical_or(env.truncated.read_value(), env.done.read_value()))
+    _, state, last_score, last_length, finished = tf.while_loop(
         lambda index, *_: index < num_steps, step,
-        (tf.constant(0), score.read_value(), length.read_value(), *finished),
+        (tf.constant(0), state, score.read_value(), length.read_value(), finished),
         parallel_iterations=1)
+    env.write(*state)
     score.assign(last_score)
     length.assign(last_length)
     # An empty array still needs one element to concatenate.
@@ -72,20 +77,22 @@ def simulate(env, agent, num_steps, score, length):
                  for array in finished)
 
 
-def _begin(env, agent, score, length):
+def _begin(env, agent, done, observ, score, length):
     """Resets the finished environments and starts their episodes at zero."""
-    indices = tf.cast(tf.where(env.done)[:, 0], tf.int32)
-    env.reset(indices)
+    indices = tf.cast(tf.where(done)[:, 0], tf.int32)
+    first = env.reset_tensors(indices)
     agent.begin_episode(indices)
     count = tf.shape(indices)
-    return (tf.tensor_scatter_nd_update(score, indices[:, None], tf.zeros(count)),
+    return (tf.tensor_scatter_nd_update(observ, indices[:, None], first),
+            tf.tensor_scatter_nd_update(score, indices[:, None], tf.zeros(count)),
             tf.tensor_scatter_nd_update(length, indices[:, None], tf.zeros(count, tf.int32)))
 
 
-def _end(agent, done, score, length, scores, lengths, indices):
+def _end(agent, done, score, length, finished):
     """Records the finished episodes and tells the agent."""
     ending = tf.cast(tf.where(done)[:, 0], tf.int32)
     agent.end_episode(ending)
+    scores, lengths, indices = finished
     return (scores.write(scores.size(), tf.gather(score, ending)),
             lengths.write(lengths.size(), tf.gather(length, ending)),
             indices.write(indices.size(), ending))

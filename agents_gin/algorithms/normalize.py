@@ -10,10 +10,13 @@ class StreamingNormalize(tf.Module):
 
     def __init__(self, shape, center=True, scale=True, clip=10.0, name='normalize'):
         super().__init__(name=name)
-        self.center, self.scale, self.clip = center, scale, clip
+        self._center, self._scale, self.clip = center, scale, clip
         self.count = tf.Variable(0.0, trainable=False, dtype=tf.float64, name='count')
         self.mean = tf.Variable(tf.zeros(shape, tf.float64), trainable=False, name='mean')
         self.var_sum = tf.Variable(tf.zeros(shape, tf.float64), trainable=False, name='var_sum')
+        # float32 copies for transform(), which runs on every step: a few ops, no casts.
+        self.offset = tf.Variable(tf.zeros(shape), trainable=False, name='offset')
+        self.scale = tf.Variable(tf.ones(shape), trainable=False, name='scale')
 
     def update(self, batch):
         """Adds a batch [B, ...] to the statistics."""
@@ -27,6 +30,10 @@ class StreamingNormalize(tf.Module):
                                 / tf.maximum(total, 1.0))
         self.mean.assign_add(delta * size / tf.maximum(total, 1.0))
         self.count.assign(total)
+        if self._center:
+            self.offset.assign(tf.cast(self.mean, tf.float32))
+        if self._scale:
+            self.scale.assign(tf.cast(1 / (self.std() + 1e-8), tf.float32))
 
     def std(self):
         """Sample standard deviation (1 while fewer than two values were seen)."""
@@ -34,12 +41,8 @@ class StreamingNormalize(tf.Module):
         return tf.where(self.count > 1, tf.sqrt(variance), tf.ones_like(variance))
 
     def transform(self, value):
-        """Centers, scales and clips `value` with the current statistics."""
-        value = tf.cast(value, tf.float64)
-        if self.center:
-            value -= self.mean
-        if self.scale:
-            value /= self.std() + 1e-8
+        """Centers, scales and clips `value` with the statistics of the last update."""
+        value = (tf.cast(value, tf.float32) - self.offset) * self.scale
         if self.clip:
             value = tf.clip_by_value(value, -self.clip, self.clip)
-        return tf.cast(value, tf.float32)
+        return value

@@ -42,6 +42,24 @@ class InGraphBatchEnv(tf.Module):
 
     def step(self, action):
         """Steps all environments with `action` [N, ...] and updates the variables."""
+        observ, reward, terminated, truncated = self.step_tensors(action)
+        self.write(observ, action, reward, terminated, truncated)
+        return observ, reward, terminated, truncated
+
+    def reset(self, indices=None):
+        """Resets the environments at `indices` (all by default); returns their observations."""
+        indices = tf.range(self.size) if indices is None else tf.cast(indices, tf.int32)
+        observ = self.reset_tensors(indices)
+        self.observ.scatter_nd_update(indices[:, None], observ)
+        count = tf.shape(indices)[:1]
+        self.reward.scatter_nd_update(indices[:, None], tf.zeros(count))
+        for flag in (self.terminated, self.truncated, self.done):
+            flag.scatter_nd_update(indices[:, None], tf.zeros(count, tf.bool))
+        return observ
+
+    def step_tensors(self, action):
+        """Steps the environments; returns (observ, reward, terminated, truncated) tensors
+        without touching the variables (simulate writes them once per call)."""
         # Each output of a numpy_function costs ~20 us to convert, so the step
         # returns one array: observations (when float32) and reward, terminated
         # and truncated side by side, split again here.
@@ -55,29 +73,23 @@ class InGraphBatchEnv(tf.Module):
                 self._step_numpy, [action], [self.observ_dtype, tf.float32], stateful=True)
             observ.set_shape((self.size,) + self.observ_shape)
             status.set_shape((self.size, 3))
-        reward, terminated, truncated = status[:, 0], status[:, 1] > 0, status[:, 2] > 0
-        self.action.assign(tf.cast(action, self.action_dtype))
+        return observ, status[:, 0], status[:, 1] > 0, status[:, 2] > 0
+
+    def reset_tensors(self, indices):
+        """Resets the environments at `indices`; returns their observations only."""
+        observ = tf.numpy_function(self._reset_numpy, [indices], self.observ_dtype,
+                                   stateful=True)
+        observ.set_shape((None,) + self.observ_shape)
+        return observ
+
+    def write(self, observ, action, reward, terminated, truncated):
+        """Stores a batch step's results in the variables."""
         self.observ.assign(observ)
+        self.action.assign(tf.cast(action, self.action_dtype))
         self.reward.assign(reward)
         self.terminated.assign(terminated)
         self.truncated.assign(truncated)
         self.done.assign(tf.logical_or(terminated, truncated))
-        return observ, reward, terminated, truncated
-
-    def reset(self, indices=None):
-        """Resets the environments at `indices` (all by default); returns their observations."""
-        if indices is None:
-            indices = tf.range(self.size)
-        indices = tf.cast(indices, tf.int32)
-        observ = tf.numpy_function(self._reset_numpy, [indices], self.observ_dtype,
-                                   stateful=True)
-        observ.set_shape((None,) + self.observ_shape)
-        self.observ.scatter_nd_update(indices[:, None], observ)
-        count = tf.shape(indices)[:1]
-        self.reward.scatter_nd_update(indices[:, None], tf.zeros(count))
-        for flag in (self.terminated, self.truncated, self.done):
-            flag.scatter_nd_update(indices[:, None], tf.zeros(count, tf.bool))
-        return observ
 
     def close(self):
         """Closes the batch env."""
