@@ -26,7 +26,7 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
     Args:
       run_dir: where checkpoints, summaries and configs go.
       seed: seeds TensorFlow, the environments (seed + i for env i; the eval envs
-        from seed + 10**6) and the algorithm.
+        with seed + 10**6 + i at every evaluation) and the algorithm.
       algorithm: an algorithm class called with (observation_space,
         action_space, num_envs, seed=seed).
       num_envs: training environments stepped as one batch.
@@ -41,14 +41,14 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
     np.random.seed(seed)
     random.seed(seed)
     train_env = BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=seed)
-    eval_env = BatchEnv([make_env] * eval_episodes, seed=seed + 10**6)
+    eval_env = BatchEnv([make_env] * eval_episodes)
     try:
         agent = algorithm(train_env.observation_space, train_env.action_space, num_envs,
                           seed=seed)
         _check_episode_limit(eval_env, agent)
         loop = Loop(run_dir, agent, Simulation(InGraphBatchEnv(train_env), agent),
                     Simulation(InGraphBatchEnv(eval_env), agent.greedy_policy()),
-                    eval_episodes=eval_episodes)
+                    eval_episodes=eval_episodes, eval_seed=seed + 10**6)
         return loop.run()
     finally:
         train_env.close()

@@ -42,13 +42,14 @@ class Loop:
 
     def __init__(self, run_dir, agent, train_simulation, eval_simulation, total_steps=int(1e6),
                  eval_every=int(5e4), eval_episodes=10, chunk_steps=200, checkpoint_every=None,
-                 max_checkpoints=5):
+                 max_checkpoints=5, eval_seed=10**6):
         self.run_dir = run_dir
         self.agent = agent
         self.train_simulation, self.eval_simulation = train_simulation, eval_simulation
         self.total_steps, self.eval_every = int(total_steps), int(eval_every)
         self.eval_episodes, self.chunk_steps = eval_episodes, chunk_steps
         self.checkpoint_every = int(checkpoint_every or eval_every)
+        self.eval_seed = eval_seed
         self.wall_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(wall_seconds=self.wall_seconds,
                                               **agent.checkpoint_items())
@@ -72,8 +73,13 @@ class Loop:
                 writer.flush()
 
     def evaluate(self):
-        """Plays one episode on each eval environment with the greedy policy."""
+        """Plays one episode on each eval environment with the greedy policy.
+
+        Every evaluation starts from the same initial states (the eval envs are
+        reseeded), so evaluations of a run are comparable with each other.
+        """
         simulation = self.eval_simulation
+        simulation.env.batch_env.reseed(self.eval_seed)
         simulation.force_reset()
         first = {}
         while len(first) < simulation.env.size:

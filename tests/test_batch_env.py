@@ -124,3 +124,13 @@ def test_box_space_dtype_survives():
     batch = BatchEnv([lambda: gym.make('CartPole-v1')] * 2)
     assert batch.observation_space.dtype == np.float32
     assert batch.reset().shape == (2, 4)
+
+
+def test_reseed_repeats_the_initial_states():
+    gin.bind_parameter('make_env.env_id', 'Pendulum-v1')
+    batch = make_batch_env(2, seed=5)
+    first = batch.reset()
+    batch.step(np.zeros((2, 1), np.float32))
+    assert not np.array_equal(batch.reset(), first)  # The streams continue.
+    batch.reseed(5)
+    np.testing.assert_array_equal(batch.reset(), first)

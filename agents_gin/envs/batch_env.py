@@ -113,6 +113,11 @@ class BatchEnv:
             self._check_values(observ, None, indices)
         return observ
 
+    def reseed(self, seed):
+        """Seeds environment i again with seed + i at its next reset."""
+        self._seed = seed
+        self._seeded[:] = False
+
     def call(self, name, *args, **kwargs):
         """Calls method `name` on every environment; returns the results in order."""
         if not self._workers:

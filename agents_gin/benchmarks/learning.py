@@ -1,0 +1,126 @@
+"""Learning benchmarks: wall-clock and evaluation return of whole training runs.
+
+Each run is a separate `python -m launch.train` process, timed from outside
+(start-up included) and from inside (the loop's own seconds, in metrics.jsonl).
+Where stable-baselines3 is installed (`pip install -e '.[bench]'`), its PPO with
+the rl-zoo Pendulum settings runs in the same benchmark as the peer.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TASKS = {
+    # name: (config, budget in env steps, target eval return)
+    'pendulum': ('configs/ppo_pendulum.gin', 100_000, -200.0),
+    'cartpole': ('configs/ppo_cartpole.gin', 200_000, 475.0),
+    'halfcheetah': ('configs/ppo_halfcheetah.gin', 1_000_000, 4000.0),
+}
+
+# rl-baselines3-zoo hyperparams/ppo.yml, Pendulum-v1 (tuned), as measured in
+# shared/research/performance.md: median 35 s and return -200 over 5 seeds here.
+_SB3_PENDULUM = """
+import json, sys, time
+import gymnasium as gym, numpy as np, torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+torch.set_num_threads(2)
+seed = int(sys.argv[1])
+env = make_vec_env('Pendulum-v1', n_envs=4, seed=seed)
+model = PPO('MlpPolicy', env, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10,
+            ent_coef=0.0, learning_rate=1e-3, clip_range=0.2, use_sde=True,
+            sde_sample_freq=4, seed=seed, verbose=0)
+start = time.time()
+model.learn(100_000)
+seconds = time.time() - start
+returns = []
+evaluation = gym.make('Pendulum-v1')
+for episode in range(10):
+    observ, _ = evaluation.reset(seed=10**6 + episode)
+    total, done = 0.0, False
+    while not done:
+        action, _ = model.predict(observ, deterministic=True)
+        observ, reward, terminated, truncated, _ = evaluation.step(action)
+        total += reward
+        done = terminated or truncated
+    returns.append(total)
+print(json.dumps({'seconds': seconds, 'eval_return': float(np.mean(returns))}))
+"""
+
+
+def run_ours(task, seed, logdir, extra_params=()):
+    """Trains once; returns {'process_seconds', 'seconds', 'eval_return', 'env_steps'}."""
+    config, budget, _ = TASKS[task]
+    command = [sys.executable, '-m', 'launch.train', f'--gin_file={config}',
+               f'--logdir={logdir}', f'--seed={seed}', f'--timestamp=seed{seed}',
+               f'--gin_param=Loop.total_steps = {budget}']
+    command += [f'--gin_param={param}' for param in extra_params]
+    start = time.time()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    elapsed = time.time() - start
+    if result.returncode:
+        raise RuntimeError(f'{" ".join(command)} failed:\n{result.stdout}\n{result.stderr}')
+    run_dir = os.path.join(logdir, f'seed{seed}-{os.path.splitext(os.path.basename(config))[0]}')
+    with open(os.path.join(run_dir, 'metrics.jsonl')) as file:
+        last = [json.loads(line) for line in file][-1]
+    return {'process_seconds': elapsed, 'seconds': last['seconds'],
+            'eval_return': last['eval_return'], 'env_steps': last['env_steps']}
+
+
+def run_sb3_pendulum(seed):
+    """The peer; None when stable-baselines3 is not installed."""
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        return None
+    result = subprocess.run([sys.executable, '-c', _SB3_PENDULUM, str(seed)],
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f'stable-baselines3 run failed:\n{result.stderr}')
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def benchmark(task, seeds, extra_params=()):
+    """Runs our framework (and the peer, for Pendulum) over seeds, interleaved; prints a table."""
+    _, budget, target = TASKS[task]
+    ours, peer = [], []
+    with tempfile.TemporaryDirectory() as logdir:
+        for seed in seeds:
+            ours.append(run_ours(task, seed, logdir, extra_params))
+            print(f'agents_gin seed {seed}: {ours[-1]}', flush=True)
+            if task == 'pendulum':
+                result = run_sb3_pendulum(seed)
+                if result:
+                    peer.append(result)
+                    print(f'stable-baselines3 seed {seed}: {result}', flush=True)
+    print(f'\n| {task} ({budget:,} env steps) | seeds | median train s | median process s | '
+          f'median eval return | worst eval return | target |')
+    print('|---|---:|---:|---:|---:|---:|---:|')
+    print(f'| agents_gin | {len(ours)} | {_median(ours, "seconds"):.1f} | '
+          f'{_median(ours, "process_seconds"):.1f} | {_median(ours, "eval_return"):.1f} | '
+          f'{min(r["eval_return"] for r in ours):.1f} | {target:g} |')
+    if peer:
+        print(f'| stable-baselines3 PPO (rl-zoo) | {len(peer)} | {_median(peer, "seconds"):.1f} | '
+              f'- | {_median(peer, "eval_return"):.1f} | '
+              f'{min(r["eval_return"] for r in peer):.1f} | |')
+        print(f'\nWall-clock ratio (train s, peer / ours): '
+              f'{_median(peer, "seconds") / _median(ours, "seconds"):.2f}x')
+    elif task == 'pendulum':
+        print('\n(stable-baselines3 not installed: pip install -e ".[bench]" to measure the '
+              'peer in the same run; recorded here before: median 35 s, return -200.)')
+    if task == 'halfcheetah':
+        rate = statistics.median(r['env_steps'] / r['seconds'] for r in ours)
+        print(f'\nEnd-to-end env steps per second: {rate:,.0f} (stable-baselines3 about 950 '
+              'on this machine, shared/research/performance.md)')
+    return ours, peer
+
+
+def _median(results, key):
+    return statistics.median(result[key] for result in results)
