@@ -58,8 +58,10 @@ class InGraphBatchEnv(tf.Module):
         return observ
 
     def step_tensors(self, action):
-        """Steps the environments; returns (observ, reward, terminated, truncated) tensors
-        without touching the variables (simulate writes them once per call)."""
+        """Steps the environments; returns (observ, reward, terminated, truncated).
+
+        The variables are left alone: simulate writes them once per call.
+        """
         # Each output of a numpy_function costs ~20 us to convert, so the step
         # returns one array: observations (when float32) and reward, terminated
         # and truncated side by side, split again here.
