@@ -19,12 +19,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-LOSS_SUMMARIES = {
-    'policy_loss': 'losses/policy_loss', 'value_loss': 'losses/value_loss',
-    'entropy': 'losses/entropy', 'kl': 'losses/kl', 'kl_change': 'losses/kl_change',
-    'gradient_norm': 'losses/gradient_norm', 'explained_variance': 'losses/explained_variance',
+# TensorBoard tags of the algorithms' update statistics; others go under losses/.
+SUMMARY_TAGS = {
     'penalty': 'charts/kl_penalty', 'learning_rate': 'charts/learning_rate',
-    'update_seconds': 'charts/update_seconds',
+    'update_seconds': 'charts/update_seconds', 'batch_transitions': 'charts/batch_transitions',
 }
 
 
@@ -109,8 +107,8 @@ class Loop:
                     tf.summary.scalar('charts/episode_length', np.mean(lengths))
                 if int(agent.updates) != updates:
                     updates = int(agent.updates)
-                    for name, tag in LOSS_SUMMARIES.items():
-                        tf.summary.scalar(tag, agent.stats[name])
+                    for name, value in agent.stats.items():
+                        tf.summary.scalar(SUMMARY_TAGS.get(name, f'losses/{name}'), value)
                     rate = (steps - start_steps) / max(time.time() - start, 1e-9)
                     tf.summary.scalar('charts/env_steps_per_second', rate)
             if not operative_written:

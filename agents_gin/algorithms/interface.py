@@ -23,3 +23,27 @@ class NoLearning(tf.Module):
 
     def end_episode(self, agent_indices):
         """Nothing to update."""
+
+
+class GreedyPolicy(NoLearning):
+    """Acts with the mode of `policy(observ)` (mean or most likely action) for evaluation."""
+
+    def __init__(self, policy):
+        super().__init__(name='greedy_policy')
+        self.policy = policy
+
+    def perform(self, agent_indices, observ):
+        """The most likely action."""
+        return self.policy(observ).mode()
+
+
+class SamplingPolicy(GreedyPolicy):
+    """Acts with samples of `policy(observ)`; for games where the mode gets stuck."""
+
+    def __init__(self, policy, seed=0):
+        super().__init__(policy)
+        self.generator = tf.random.Generator.from_seed(seed)
+
+    def perform(self, agent_indices, observ):
+        """A sampled action."""
+        return self.policy(observ).sample(self.generator)

@@ -42,3 +42,34 @@ class RMSProp(tf.Module):
         for gradient, variable, mean_square in zip(gradients, variables, self.mean_square):
             mean_square.assign(self.decay * mean_square + (1 - self.decay) * tf.square(gradient))
             variable.assign_sub(learning_rate * gradient / tf.sqrt(mean_square + self.epsilon))
+
+
+def linear_decay(learning_rate, env_steps, decay_steps):
+    """`learning_rate` annealed linearly to 0 over `decay_steps` env steps (None: constant)."""
+    if not decay_steps:
+        return tf.constant(learning_rate, tf.float32)
+    progress = tf.cast(env_steps, tf.float32) / float(decay_steps)
+    return learning_rate * tf.maximum(0.0, 1.0 - progress)
+
+
+def apply_if_finite(optimizer, loss, gradients, variables, learning_rate, max_norm,
+                    skipped_counter):
+    """Clips by global norm and applies; skips (and counts) a non-finite step.
+
+    Returns the gradient norm before clipping.
+    """
+    norm = tf.linalg.global_norm(gradients)
+    if max_norm:
+        gradients, _ = tf.clip_by_global_norm(gradients, max_norm, norm)
+    finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+
+    def apply():
+        optimizer.apply(gradients, variables, learning_rate)
+        return tf.constant(True)
+
+    def skip():
+        skipped_counter.assign_add(1)
+        return tf.constant(False)
+
+    tf.cond(finite, apply, skip)
+    return norm

@@ -5,7 +5,8 @@ import gymnasium as gym
 
 
 @gin.configurable
-def make_env(env_id=gin.REQUIRED, env_kwargs=None, wrappers=(), max_episode_steps=None):
+def make_env(env_id=gin.REQUIRED, env_kwargs=None, wrappers=(), max_episode_steps=None,
+             render_mode=None):
     """Makes `env_id` with gymnasium and applies `wrappers` in order.
 
     Args:
@@ -15,9 +16,13 @@ def make_env(env_id=gin.REQUIRED, env_kwargs=None, wrappers=(), max_episode_step
         in gin, e.g. `[@ClipAction, @ConvertTo32Bit]`.
       max_episode_steps: episode length limit (gymnasium's TimeLimit); None
         keeps the id's registered limit.
+      render_mode: e.g. 'rgb_array' for videos.
     """
     _check_env_id(env_id)
-    env = gym.make(env_id, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
+    kwargs = dict(env_kwargs or {})
+    if render_mode:
+        kwargs['render_mode'] = render_mode
+    env = gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     for wrapper in wrappers:
         env = wrapper(env)
     return env

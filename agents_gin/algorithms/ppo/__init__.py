@@ -1,6 +1,6 @@
 """BatchPPO."""
 
 from agents_gin.algorithms.ppo.objectives import ClippedSurrogate, KLPenalty
-from agents_gin.algorithms.ppo.ppo import PPO, GreedyPolicy
+from agents_gin.algorithms.ppo.ppo import PPO
 
-__all__ = ['PPO', 'ClippedSurrogate', 'GreedyPolicy', 'KLPenalty']
+__all__ = ['PPO', 'ClippedSurrogate', 'KLPenalty']

@@ -16,10 +16,10 @@ import gin
 import tensorflow as tf
 
 from agents_gin.algorithms.advantages import generalized_advantages
-from agents_gin.algorithms.interface import NoLearning
+from agents_gin.algorithms.interface import GreedyPolicy
 from agents_gin.algorithms.memory import EpisodeMemory
 from agents_gin.algorithms.normalize import StreamingNormalize
-from agents_gin.algorithms.optimizers import Adam
+from agents_gin.algorithms.optimizers import Adam, apply_if_finite, linear_decay
 from agents_gin.algorithms.ppo.objectives import ClippedSurrogate
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.feed_forward import FeedForwardGaussian
@@ -107,7 +107,7 @@ class PPO(tf.Module):
 
     def greedy_policy(self):
         """An agent that acts with this policy's mode and learns nothing, for evaluation."""
-        return GreedyPolicy(self)
+        return GreedyPolicy(lambda observ: self.network.policy(self._normalize(observ)))
 
     # The agent interface ---------------------------------------------------------
 
@@ -239,37 +239,10 @@ class PPO(tf.Module):
             value_loss = 0.5 * tf.reduce_mean(tf.square(value - batch['return']))
             entropy = tf.reduce_mean(policy.entropy())
             loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
-        gradients = tape.gradient(loss, variables)
-        norm = tf.linalg.global_norm(gradients)
-        if self.max_gradient_norm:
-            gradients, _ = tf.clip_by_global_norm(gradients, self.max_gradient_norm, norm)
-        finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
-
-        def apply():
-            self.optimizer.apply(gradients, variables, self._learning_rate())
-            return tf.constant(True)
-
-        def skip():
-            self.nonfinite_steps.assign_add(1)
-            return tf.constant(False)
-
-        tf.cond(finite, apply, skip)
+        norm = apply_if_finite(self.optimizer, loss, tape.gradient(loss, variables), variables,
+                               self._learning_rate(), self.max_gradient_norm,
+                               self.nonfinite_steps)
         return tf.stack([policy_loss, value_loss, entropy, tf.reduce_mean(kl), norm])
 
     def _learning_rate(self):
-        if not self.decay_steps:
-            return tf.constant(self.learning_rate, tf.float32)
-        progress = tf.cast(self.env_steps, tf.float32) / float(self.decay_steps)
-        return self.learning_rate * tf.maximum(0.0, 1.0 - progress)
-
-
-class GreedyPolicy(NoLearning):
-    """PPO's policy acting with its mean (or most likely) action, learning nothing."""
-
-    def __init__(self, ppo):
-        super().__init__(name='greedy_policy')
-        self.ppo = ppo
-
-    def perform(self, agent_indices, observ):
-        """The mode of the current policy."""
-        return self.ppo.network.policy(self.ppo._normalize(observ)).mode()
+        return linear_decay(self.learning_rate, self.env_steps, self.decay_steps)
