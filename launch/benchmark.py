@@ -15,7 +15,8 @@ flags.DEFINE_list('envs', ['Pendulum-v1', 'HalfCheetah-v5'], 'Env ids (throughpu
 flags.DEFINE_list('sizes', ['8', '32', '128'], 'Batch sizes N (throughput mode).')
 flags.DEFINE_integer('repeats', 3, 'Interleaved repeats; the median is reported.')
 flags.DEFINE_float('seconds', 1.0, 'Length of one timed window (throughput mode).')
-flags.DEFINE_enum('task', 'pendulum', ['pendulum', 'cartpole', 'halfcheetah'],
+flags.DEFINE_enum('task', 'pendulum', ['pendulum', 'cartpole', 'halfcheetah', 'paac_cartpole',
+                                       'paac_pong'],
                   'Training task (learning mode).')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds (learning mode).')
 flags.DEFINE_multi_string('gin_param', [], 'Extra bindings for our runs (learning mode).')

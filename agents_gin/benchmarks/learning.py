@@ -17,10 +17,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TASKS = {
-    # name: (config, budget in env steps, target eval return)
-    'pendulum': ('configs/ppo_pendulum.gin', 100_000, -200.0),
-    'cartpole': ('configs/ppo_cartpole.gin', 200_000, 475.0),
-    'halfcheetah': ('configs/ppo_halfcheetah.gin', 1_000_000, 4000.0),
+    # name: (config, budget in env steps, target eval return, extra bindings)
+    'pendulum': ('configs/ppo_pendulum.gin', 100_000, -200.0, ()),
+    'cartpole': ('configs/ppo_cartpole.gin', 200_000, 475.0, ()),
+    'halfcheetah': ('configs/ppo_halfcheetah.gin', 1_000_000, 4000.0, ()),
+    # Evaluated often, to find when the target is first reached.
+    'paac_cartpole': ('configs/paac_cartpole.gin', 200_000, 475.0,
+                      ('Loop.eval_every = 4000',)),
+    # Throughput of the whole PAAC training loop on Pong (32 envs, NIPS network).
+    'paac_pong': ('configs/paac_pong.gin', 40_000, None, ('Loop.eval_every = 10000000',)),
 }
 
 # rl-baselines3-zoo hyperparams/ppo.yml, Pendulum-v1 (tuned), as measured in
@@ -56,11 +61,11 @@ print(json.dumps({'seconds': seconds, 'eval_return': float(np.mean(returns))}))
 
 def run_ours(task, seed, logdir, extra_params=()):
     """Trains once; returns {'process_seconds', 'seconds', 'eval_return', 'env_steps'}."""
-    config, budget, _ = TASKS[task]
+    config, budget, target, task_params = TASKS[task]
     command = [sys.executable, '-m', 'launch.train', f'--gin_file={config}',
                f'--logdir={logdir}', f'--seed={seed}', f'--timestamp=seed{seed}',
                f'--gin_param=Loop.total_steps = {budget}']
-    command += [f'--gin_param={param}' for param in extra_params]
+    command += [f'--gin_param={param}' for param in (*task_params, *extra_params)]
     start = time.time()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
@@ -69,9 +74,12 @@ def run_ours(task, seed, logdir, extra_params=()):
         raise RuntimeError(f'{" ".join(command)} failed:\n{result.stdout}\n{result.stderr}')
     run_dir = os.path.join(logdir, f'seed{seed}-{os.path.splitext(os.path.basename(config))[0]}')
     with open(os.path.join(run_dir, 'metrics.jsonl')) as file:
-        last = [json.loads(line) for line in file][-1]
-    return {'process_seconds': elapsed, 'seconds': last['seconds'],
-            'eval_return': last['eval_return'], 'env_steps': last['env_steps']}
+        records = [json.loads(line) for line in file]
+    reached = [r for r in records if target is not None and r['eval_return'] >= target]
+    return {'process_seconds': elapsed, 'seconds': records[-1]['seconds'],
+            'eval_return': records[-1]['eval_return'], 'env_steps': records[-1]['env_steps'],
+            'target_steps': reached[0]['env_steps'] if reached else None,
+            'target_seconds': reached[0]['seconds'] if reached else None}
 
 
 def run_sb3_pendulum(seed):
@@ -89,7 +97,7 @@ def run_sb3_pendulum(seed):
 
 def benchmark(task, seeds, extra_params=()):
     """Runs our framework (and the peer, for Pendulum) over seeds, interleaved; prints a table."""
-    _, budget, target = TASKS[task]
+    _, budget, target, _ = TASKS[task]
     ours, peer = [], []
     with tempfile.TemporaryDirectory() as logdir:
         for seed in seeds:
@@ -105,7 +113,11 @@ def benchmark(task, seeds, extra_params=()):
     print('|---|---:|---:|---:|---:|---:|---:|')
     print(f'| agents_gin | {len(ours)} | {_median(ours, "seconds"):.1f} | '
           f'{_median(ours, "process_seconds"):.1f} | {_median(ours, "eval_return"):.1f} | '
-          f'{min(r["eval_return"] for r in ours):.1f} | {target:g} |')
+          f'{min(r["eval_return"] for r in ours):.1f} | {target} |')
+    if target is not None:
+        reached = [r for r in ours if r['target_steps'] is not None]
+        print(f'\nReached {target} in {len(reached)} of {len(ours)} runs; env steps until then '
+              f'{[r["target_steps"] for r in ours]}, seconds {[r["target_seconds"] for r in ours]}')
     if peer:
         print(f'| stable-baselines3 PPO (rl-zoo) | {len(peer)} | {_median(peer, "seconds"):.1f} | '
               f'- | {_median(peer, "eval_return"):.1f} | '
@@ -115,10 +127,14 @@ def benchmark(task, seeds, extra_params=()):
     elif task == 'pendulum':
         print('\n(stable-baselines3 not installed: pip install -e ".[bench]" to measure the '
               'peer in the same run; recorded here before: median 35 s, return -200.)')
+    rate = statistics.median(r['env_steps'] / r['seconds'] for r in ours)
+    print(f'\nEnd-to-end env steps per second (whole training loop): {rate:,.0f}')
     if task == 'halfcheetah':
-        rate = statistics.median(r['env_steps'] / r['seconds'] for r in ours)
-        print(f'\nEnd-to-end env steps per second: {rate:,.0f} (stable-baselines3 about 950 '
-              'on this machine, shared/research/performance.md)')
+        print('(stable-baselines3 PPO: about 950 on this machine type, '
+              'shared/research/performance.md)')
+    if task == 'paac_pong':
+        print(f'Emulator frames per second (4 per step): {4 * rate:,.0f}; the original PAAC '
+              'reported ~3000 timesteps/s (12,000 frames/s) on a GTX 980 Ti GPU')
     return ours, peer
 
 
