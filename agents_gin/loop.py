@@ -92,7 +92,7 @@ class Loop:
         steps = int(agent.env_steps)
         next_eval = (steps // self.eval_every + 1) * self.eval_every
         next_checkpoint = (steps // self.checkpoint_every + 1) * self.checkpoint_every
-        updates, eval_return, recent = int(agent.updates), None, []
+        updates, eval_return, recent = int(agent.updates), self._last_eval_return(), []
         start, start_steps, start_wall = time.time(), steps, float(self.wall_seconds)
         operative_written = False
         while steps < self.total_steps:
@@ -143,6 +143,15 @@ class Loop:
               f'train return {train} | eval return {np.mean(scores):9.1f} '
               f'± {np.std(scores):6.1f}', flush=True)
         return float(np.mean(scores))
+
+    def _last_eval_return(self):
+        """The latest evaluation recorded in this run directory, if any."""
+        path = os.path.join(self.run_dir, 'metrics.jsonl')
+        if not os.path.exists(path):
+            return None
+        with open(path) as file:
+            lines = [line for line in file if line.strip()]
+        return json.loads(lines[-1])['eval_return'] if lines else None
 
     def _restore(self):
         latest = self.manager.latest_checkpoint

@@ -5,6 +5,7 @@ Parsing is strict and its errors name the file or binding and suggest a fix.
 
 import difflib
 import inspect
+import json
 import logging as std_logging
 import os
 import re
@@ -59,7 +60,7 @@ def train(run_dir):
     from agents_gin.loop import RunInterrupted
 
     try:
-        experiment.train(run_dir)
+        eval_return = experiment.train(run_dir)
     except RunInterrupted as interrupted:
         logging.warning('%s', interrupted)
         print(str(interrupted), flush=True)
@@ -67,6 +68,9 @@ def train(run_dir):
     except FloatingPointError as error:
         print(f'Error: {error}', flush=True)
         return 1
+    # Marks the run complete, for sweeps that are run again.
+    _atomic_write(os.path.join(run_dir, 'finished.json'),
+                  json.dumps({'eval_return': eval_return}))
     return 0
 
 

@@ -242,7 +242,7 @@ class BatchEnv:
             group_observ, reward[group], terminated[group], truncated[group], group_infos = (
                 result)
             observ[group] = worker.read_observ() if group_observ is None else group_observ
-            for i, info in zip(group, group_infos):
+            for i, info in zip(group, group_infos or ()):
                 infos[i] = info
         return observ, reward, terminated, truncated, infos
 

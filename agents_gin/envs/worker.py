@@ -95,15 +95,16 @@ class EnvWorker:
         deadline = time.monotonic() + timeout
         while True:
             remaining = max(0.0, deadline - time.monotonic())
-            if not mp_connection.wait([self._conn, self._process.sentinel], remaining):
+            ready = mp_connection.wait([self._conn, self._process.sentinel], remaining)
+            if not ready:
                 self.raise_timeout(command, timeout)
-            done, result = self.take_reply(sequence, command)
+            done, result = self.take_reply(sequence, command, self._conn in ready)
             if done:
                 return result
 
-    def take_reply(self, sequence, command):
+    def take_reply(self, sequence, command, readable=False):
         """Reads one ready message: (True, result), or (False, None) for a stale one."""
-        if not self._conn.poll():
+        if not readable and not self._conn.poll():
             self._raise_crashed(command)  # Only the sentinel fired: the child is gone.
         try:
             reply_sequence, status, payload = self._conn.recv()
@@ -204,9 +205,11 @@ def receive_all(workers, sequences, command):
             except errors.EnvWorkerError as error:
                 results[index] = error
                 pending.discard(index)
+        readable = {owner[handle] for handle in ready if handle is workers[owner[handle]]._conn}
         for index in sorted({owner[handle] for handle in ready}):
             try:
-                done, result = workers[index].take_reply(sequences[index], command)
+                done, result = workers[index].take_reply(sequences[index], command,
+                                                         index in readable)
             except errors.EnvWorkerError as error:
                 done, result = True, error
             if done:
@@ -303,9 +306,10 @@ def _step(envs, actions, observ):
         terminated.append(term)
         truncated.append(trunc)
         infos.append(info)
+    # Most envs return empty infos; not pickling them saves a good part of a reply.
     return (None if observ is not None else np.stack(observs),
             np.asarray(rewards, np.float32), np.asarray(terminated, bool),
-            np.asarray(truncated, bool), infos)
+            np.asarray(truncated, bool), infos if any(infos) else None)
 
 
 def _reset(envs, local_indices, seeds, options, observ):
