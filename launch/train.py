@@ -12,7 +12,10 @@ import glob
 import os
 import sys
 
-from absl import app, flags
+# TensorFlow's C++ start-up banner is noise here; errors and warnings still show.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
+from absl import app, flags, logging
 
 flags.DEFINE_multi_string('gin_file', [], 'Gin config files, parsed in order.')
 flags.DEFINE_multi_string('gin_param', [], 'Gin bindings, applied after the files; the last '
@@ -30,6 +33,7 @@ def main(argv):
     """Parses the config, prepares the run directory and trains."""
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    logging.set_verbosity(logging.WARNING)  # The progress line is printed; TF logs INFO a lot.
     from agents_gin import run_setup  # noqa: I001 -- TensorFlow loads after flag parsing.
 
     logdir = os.path.expanduser(FLAGS.logdir)
