@@ -111,3 +111,13 @@ def test_tiny_pong_run_trains_on_frames(tmp_path):
                            [CONFIGS])
     experiment.train(str(tmp_path))
     assert tf.train.latest_checkpoint(tmp_path / 'checkpoints').endswith('ckpt-40')
+
+
+def test_continuous_actions_with_a_gaussian_network(tmp_path):
+    run_setup.parse_config([os.path.join(CONFIGS, 'paac_cartpole.gin')], [
+        "make_env.env_id = 'Pendulum-v1'", 'make_env.wrappers = [@RangeNormalize, '
+        '@gymnasium.wrappers.ClipAction]', 'PAAC.network = @FeedForwardGaussian',
+        'train.num_envs = 4', 'train.eval_episodes = 1', 'Loop.total_steps = 800',
+        'Loop.eval_every = 800', 'make_env.max_episode_steps = 100'], [CONFIGS])
+    result = experiment.train(str(tmp_path))
+    assert -1700 < result < 0  # One greedy 100-step Pendulum episode.

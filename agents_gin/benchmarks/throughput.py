@@ -52,10 +52,14 @@ def _gym_vector(env_id, num_envs, actions, asynchronous):
     return step, vector.close
 
 
-def _batch_env(env_id, num_envs, actions, num_workers):
+def _make_batch(env_id, num_envs, num_workers):
     with gin.unlock_config():
         gin.bind_parameter('make_env.env_id', env_id)
-    batch = BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=0)
+    return BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=0)
+
+
+def _batch_env(env_id, num_envs, actions, num_workers):
+    batch = _make_batch(env_id, num_envs, num_workers)
     batch.reset()
 
     def step():
@@ -75,9 +79,7 @@ def _simulate(env_id, num_envs, unused_actions, num_workers):
     from agents_gin.envs.in_graph import InGraphBatchEnv
     from agents_gin.simulate import Simulation
 
-    with gin.unlock_config():
-        gin.bind_parameter('make_env.env_id', env_id)
-    batch = BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=0)
+    batch = _make_batch(env_id, num_envs, num_workers)
     env = InGraphBatchEnv(batch)
     simulation = Simulation(env, MLPAgent(batch.observation_space, batch.action_space))
     chunk = tf.constant(max(10, 20000 // num_envs))
