@@ -15,5 +15,6 @@ import agents_gin.experiment  # noqa: F401
 import agents_gin.loop  # noqa: F401
 import agents_gin.networks.conv  # noqa: F401
 import agents_gin.networks.feed_forward  # noqa: F401
+import agents_gin.networks.recurrent  # noqa: F401
 import agents_gin.simulate  # noqa: F401
 import agents_gin.threads  # noqa: F401

@@ -47,7 +47,7 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
                           seed=seed)
         _check_episode_limit(eval_env, agent)
         loop = Loop(run_dir, agent, Simulation(InGraphBatchEnv(train_env), agent),
-                    Simulation(InGraphBatchEnv(eval_env), agent.greedy_policy()),
+                    Simulation(InGraphBatchEnv(eval_env), agent.greedy_policy(eval_episodes)),
                     eval_episodes=eval_episodes, eval_seed=seed + 10**6)
         return loop.run()
     finally:

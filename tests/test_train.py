@@ -162,3 +162,19 @@ def test_every_shipped_config_parses_and_builds(tmp_path, config):
           config=config)
     assert experiment.train(str(tmp_path)) is None
     assert np.isfinite(gin.query_parameter('PPO.learning_rate'))
+
+
+def test_recurrent_policy_trains_on_chunks_and_evaluates(tmp_path):
+    parse(*TINY, 'PPO.network = @RecurrentGaussian', 'PPO.chunk_length = 50',
+          'PPO.minibatch_size = 4', 'RecurrentGaussian.policy_layers = (32, 16)',
+          'RecurrentGaussian.value_layers = (32,)')
+    result = experiment.train(str(tmp_path))
+    assert np.isfinite(result) and result < 0
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(tmp_path / 'checkpoints'))
+    assert any('gru' in name for name in reader.get_variable_to_shape_map())
+
+
+def test_chunk_length_must_divide_the_memory():
+    parse(*TINY, 'PPO.network = @RecurrentGaussian', 'PPO.chunk_length = 30')
+    with pytest.raises(ValueError, match='PPO.chunk_length=30 must divide PPO.max_length=200'):
+        experiment.train('/nonexistent')

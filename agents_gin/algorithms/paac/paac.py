@@ -87,7 +87,7 @@ class PAAC(tf.Module):
                 'generator': self.generator, 'env_steps': self.env_steps,
                 'updates': self.updates}
 
-    def greedy_policy(self):
+    def greedy_policy(self, num_envs=None):
         """The agent used for evaluation."""
         if self.sample_in_eval:
             return SamplingPolicy(self.network.policy, self.seed + 1)

@@ -39,7 +39,7 @@ class PPO(tf.Module):
                  update_epochs=25, minibatch_size=None, max_length=1000, discount=0.995,
                  gae_lambda=0.95, entropy_coef=0.0, value_coef=0.5, max_gradient_norm=None,
                  normalize_observ=True, normalize_reward=True, bootstrap_truncated=True,
-                 seed=0):
+                 chunk_length=None, seed=0):
         """Builds networks, memories and optimizer.
 
         Args:
@@ -49,10 +49,14 @@ class PPO(tf.Module):
           learning_rate_decay_steps: anneal the rate linearly to 0 over this many
             env steps; None keeps it constant.
           update_every: finished episodes per update.
-          minibatch_size: transitions per gradient step; None uses the whole batch.
+          minibatch_size: transitions per gradient step (sequences of `chunk_length`
+            for a recurrent network); None uses the whole batch.
           max_length: the longest episode the memory holds.
           gae_lambda: 1.0 gives Monte-Carlo returns minus the value baseline.
           bootstrap_truncated: False treats a time limit as terminal, as the original did.
+          chunk_length: a recurrent network trains on episodes cut into chunks of this
+            many steps (it must divide max_length), each starting from the state stored
+            when it was played; None trains on whole episodes.
         """
         super().__init__(name='ppo')
         self.num_envs, self.update_every, self.update_epochs = num_envs, update_every, update_epochs
@@ -62,6 +66,11 @@ class PPO(tf.Module):
         self.entropy_coef, self.value_coef = entropy_coef, value_coef
         self.max_gradient_norm, self.bootstrap_truncated = max_gradient_norm, bootstrap_truncated
         self.network = network(observation_space, action_space, seed=seed)
+        self.recurrent = hasattr(self.network, 'state_size')
+        self.chunk_length = chunk_length or max_length
+        if self.recurrent and max_length % self.chunk_length:
+            raise ValueError(f'PPO.chunk_length={chunk_length} must divide PPO.max_length='
+                             f'{max_length}')
         self.objective = objective()
         self.optimizer = optimizer(self.network.trainable_variables)
         self.generator = tf.random.Generator.from_seed(seed)
@@ -76,6 +85,13 @@ class PPO(tf.Module):
                     'action': (tuple(action_space.shape), graph_dtype(action_space, 'action'))}
         for key, value in probe.parameters().items():
             template['policy_' + key] = (tuple(value.shape[1:]), tf.float32)
+        if self.recurrent:
+            # The state before each step, so that a training chunk starts where it was played.
+            template['state'] = ((self.network.state_size,), tf.float32)
+            self._state = tf.Variable(tf.zeros((num_envs, self.network.state_size)),
+                                      trainable=False)
+            self._last_state = tf.Variable(tf.zeros((num_envs, self.network.state_size)),
+                                           trainable=False)
         capacity = update_every + num_envs  # Room for every episode that ends in one step.
         # Excluded from checkpoints (see checkpoint_items): a resumed run restarts episodes.
         self._episodes = EpisodeMemory(template, num_envs, max_length, 'episodes')
@@ -105,19 +121,30 @@ class PPO(tf.Module):
                 items[name] = normalizer
         return items
 
-    def greedy_policy(self):
+    def greedy_policy(self, num_envs=None):
         """An agent that acts with this policy's mode and learns nothing, for evaluation."""
+        if self.recurrent:
+            return RecurrentGreedyPolicy(self.network, self._normalize, num_envs or 1)
         return GreedyPolicy(lambda observ: self.network.policy(self._normalize(observ)))
 
     # The agent interface ---------------------------------------------------------
 
     def begin_episode(self, agent_indices):
-        """Empties the episode rows of these environments."""
+        """Empties the episode rows of these environments and zeroes their state."""
         self._episodes.clear(agent_indices)
+        if self.recurrent:
+            self._state.scatter_nd_update(agent_indices[:, None], self.network.initial_state(
+                tf.size(agent_indices)))
 
     def perform(self, agent_indices, observ):
         """Samples actions; remembers the policy that chose them."""
-        policy = self.network.policy(self._normalize(observ))
+        if self.recurrent:
+            state = tf.gather(self._state, agent_indices)
+            self._last_state.scatter_nd_update(agent_indices[:, None], state)
+            policy, state = self.network.policy_step(self._normalize(observ), state)
+            self._state.scatter_nd_update(agent_indices[:, None], state)
+        else:
+            policy = self.network.policy(self._normalize(observ))
         for key, value in policy.parameters().items():
             self._last_params[key].scatter_nd_update(agent_indices[:, None], value)
         return policy.sample(self.generator)
@@ -129,6 +156,8 @@ class PPO(tf.Module):
                       'reward': reward}
         for key, variable in self._last_params.items():
             transition['policy_' + key] = tf.gather(variable, agent_indices)
+        if self.recurrent:
+            transition['state'] = tf.gather(self._last_state, agent_indices)
         self._episodes.append(transition, agent_indices)
         self._final_observ.scatter_nd_update(agent_indices[:, None],
                                              tf.cast(next_observ, tf.float32))
@@ -183,14 +212,17 @@ class PPO(tf.Module):
         batch['return'] = advantage + value
         mean, variance = tf.nn.moments(advantage, [0])
         batch['advantage'] = (advantage - mean) / (tf.sqrt(variance) + 1e-8)
+        returns = batch['return']
+        if self.recurrent:
+            batch['state'] = tf.gather_nd(buffers['state'], positions)
+            batch, old = self._chunk(batch, old, positions, mask)
         sums = self._run_epochs(batch, old)
-        new_policy = self.network.policy(batch['observ'])
-        kl_change = tf.reduce_mean(self._distribution.from_parameters(old).kl(new_policy))
+        kl_change = tf.reduce_mean(self._evaluate(batch, old)['kl'])
         penalty = self.objective.adapt(kl_change)
         if self.observ_normalizer is not None:
             self.observ_normalizer.update(raw_observ)
-        _, return_variance = tf.nn.moments(batch['return'], [0])
-        _, residual_variance = tf.nn.moments(batch['return'] - value, [0])
+        _, return_variance = tf.nn.moments(returns, [0])
+        _, residual_variance = tf.nn.moments(returns - value, [0])
         steps = tf.maximum(sums[-1], 1.0)
         values = {'policy_loss': sums[0] / steps, 'value_loss': sums[1] / steps,
                   'entropy': sums[2] / steps, 'kl': sums[3] / steps,
@@ -227,17 +259,59 @@ class PPO(tf.Module):
                                 step, (tf.constant(0), tf.zeros(6)), parallel_iterations=1)
         return sums
 
+    def _chunk(self, batch, old, positions, mask):
+        """Lays transitions out as chunks [S, chunk_length, ...] of episodes.
+
+        Empty chunks are dropped; 'mask' marks the real steps and 'state' holds the
+        recurrent state at each chunk's start.
+        """
+        rows = self._finished.capacity * self._finished.max_length // self.chunk_length
+
+        def chunks(flat):
+            grid = tf.scatter_nd(positions, flat, tf.concat(
+                [tf.shape(mask, out_type=tf.int64), tf.shape(flat, out_type=tf.int64)[1:]], 0))
+            return tf.reshape(grid, tf.concat([[rows, self.chunk_length], tf.shape(flat)[1:]],
+                                              0))
+
+        chunk_mask = tf.reshape(mask, [rows, self.chunk_length])
+        keep = chunk_mask[:, 0]  # Real steps come first, so a chunk is empty iff its first is.
+        batch = {key: tf.boolean_mask(chunks(value), keep) for key, value in batch.items()}
+        batch['state'] = batch['state'][:, 0]
+        batch['mask'] = tf.boolean_mask(chunk_mask, keep)
+        old = {key: tf.boolean_mask(chunks(value), keep) for key, value in old.items()}
+        return batch, old
+
+    def _evaluate(self, batch, old):
+        """Per real step: log-ratio, KL(old || new), entropy, value, advantage, return."""
+        if self.recurrent:
+            policy = self.network.policy_sequence(batch['observ'], batch['state'])
+            mask = batch['mask']
+            value = tf.reshape(self.network.value(tf.reshape(
+                batch['observ'], tf.concat([[-1], tf.shape(batch['observ'])[2:]], 0))),
+                tf.shape(mask))
+            real = lambda tensor: tf.boolean_mask(tensor, mask)  # noqa: E731
+            policy = type(policy).from_parameters(
+                {k: real(v) for k, v in policy.parameters().items()})
+            old = {key: real(value_) for key, value_ in old.items()}
+            batch = {key: real(batch[key]) for key in ('action', 'advantage', 'return')}
+            value = real(value)
+        else:
+            policy, value = self.network(batch['observ'])
+        old_policy = self._distribution.from_parameters(old)
+        return {'log_ratio': policy.log_prob(batch['action'])
+                - old_policy.log_prob(batch['action']),
+                'kl': old_policy.kl(policy), 'entropy': policy.entropy(), 'value': value,
+                'advantage': batch['advantage'], 'return': batch['return']}
+
     def _gradient_step(self, batch, old):
         """One optimizer step; skipped (and counted) when the loss is not finite."""
         variables = self.network.trainable_variables
         with tf.GradientTape() as tape:
-            policy, value = self.network(batch['observ'])
-            old_policy = self._distribution.from_parameters(old)
-            log_ratio = policy.log_prob(batch['action']) - old_policy.log_prob(batch['action'])
-            kl = old_policy.kl(policy)
-            policy_loss = self.objective(log_ratio, batch['advantage'], kl)
-            value_loss = 0.5 * tf.reduce_mean(tf.square(value - batch['return']))
-            entropy = tf.reduce_mean(policy.entropy())
+            step = self._evaluate(batch, old)
+            kl = step['kl']
+            policy_loss = self.objective(step['log_ratio'], step['advantage'], kl)
+            value_loss = 0.5 * tf.reduce_mean(tf.square(step['value'] - step['return']))
+            entropy = tf.reduce_mean(step['entropy'])
             loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
         norm = apply_if_finite(self.optimizer, loss, tape.gradient(loss, variables), variables,
                                self._learning_rate(), self.max_gradient_norm,
@@ -246,3 +320,25 @@ class PPO(tf.Module):
 
     def _learning_rate(self):
         return linear_decay(self.learning_rate, self.env_steps, self.decay_steps)
+
+
+class RecurrentGreedyPolicy(GreedyPolicy):
+    """The mean action of a recurrent policy, with its own state per environment."""
+
+    def __init__(self, network, normalize, num_envs):
+        super().__init__(network.policy)
+        self.network, self.normalize = network, normalize
+        self.state = tf.Variable(network.initial_state(num_envs), trainable=False)
+
+    def begin_episode(self, agent_indices):
+        """Zeroes the state of the starting episodes."""
+        self.state.scatter_nd_update(agent_indices[:, None],
+                                     self.network.initial_state(tf.size(agent_indices)))
+
+    def perform(self, agent_indices, observ):
+        """The mean action; advances the state."""
+        policy, state = self.network.policy_step(self.normalize(observ),
+                                                 tf.gather(self.state, agent_indices))
+        self.state.scatter_nd_update(agent_indices[:, None], state)
+        return policy.mode()
+

@@ -1,0 +1,81 @@
+"""A recurrent Gaussian policy: ReLU layers, then a GRU; a feed-forward value network.
+
+As the original's `recurrent_gaussian`: `policy_layers[:-1]` are dense layers and
+the last size is the GRU's; the mean is tanh of a dense layer on the GRU output,
+the std is learned and state-independent.
+"""
+
+import gin
+import gymnasium as gym
+import numpy as np
+import tensorflow as tf
+
+from agents_gin.networks.distributions import DiagGaussian
+from agents_gin.networks.feed_forward import _check_spaces, _FeedForward
+from agents_gin.networks.layers import MLP, Dense
+
+
+class GRUCell(tf.Module):
+    """h' = (1 - z) h + z tanh(W x + U (r h)), with update gate z and reset gate r."""
+
+    def __init__(self, inputs, units, seed=0, name=None):
+        super().__init__(name=name)
+        self.units = units
+        self.gates = Dense(inputs + units, 2 * units, tf.sigmoid, seed=seed, name='gates')
+        self.candidate = Dense(inputs + units, units, tf.tanh, seed=seed + 1, name='candidate')
+
+    def __call__(self, inputs, state):
+        """One step on [B, inputs] with state [B, units]; returns the new state."""
+        update, reset = tf.split(self.gates(tf.concat([inputs, state], -1)), 2, -1)
+        candidate = self.candidate(tf.concat([inputs, reset * state], -1))
+        return (1 - update) * state + update * candidate
+
+
+@gin.configurable
+class RecurrentGaussian(_FeedForward):
+    """Dense layers, a GRU and a tanh mean; learned std; separate feed-forward value."""
+
+    def __init__(self, observation_space, action_space, policy_layers=(200, 100),
+                 value_layers=(200, 100), activation=tf.nn.relu, mean_scale=0.1,
+                 init_std=0.35, min_std=1e-4, seed=0):
+        _check_spaces('RecurrentGaussian', observation_space, action_space, gym.spaces.Box,
+                      'FeedForwardCategorical')
+        super().__init__(observation_space, value_layers, activation, seed, 'recurrent')
+        *dense, units = policy_layers
+        self.state_size = units
+        self.encoder = MLP(self.observ_size, dense, activation, seed, name='policy')
+        self.gru = GRUCell(self.encoder.outputs, units, seed + 30, name='gru')
+        self.mean = Dense(units, int(np.prod(action_space.shape)), tf.tanh, mean_scale,
+                          seed + 50, name='mean')
+        self.std_logit = tf.Variable(np.full(int(np.prod(action_space.shape)),
+                                             np.log(np.expm1(init_std)), np.float32),
+                                     name='std_logit')
+        self.min_std = min_std
+
+    def initial_state(self, batch_size):
+        """Zeros [batch_size, state_size]."""
+        return tf.zeros([batch_size, self.state_size])
+
+    def policy_step(self, observ, state):
+        """One step for a batch: (DiagGaussian over [B, D], new state [B, H])."""
+        state = self.gru(self.encoder(self._flat_observ(observ)), state)
+        return self._distribution(self.mean(state)), state
+
+    def policy_sequence(self, observ, state):
+        """Sequences [B, T, ...] from initial states [B, H]: DiagGaussian over [B, T, D]."""
+        steps = tf.shape(observ)[1]
+        time_major = tf.transpose(observ, [1, 0] + list(range(2, len(observ.shape))))
+        states = tf.scan(lambda previous, ob: self.gru(self.encoder(self._flat_observ(ob)),
+                                                       previous),
+                         time_major, initializer=state)
+        means = self.mean(tf.reshape(states, [-1, self.state_size]))
+        means = tf.transpose(tf.reshape(means, [steps, -1, means.shape[-1]]), [1, 0, 2])
+        return self._distribution(means)
+
+    def policy(self, observ):
+        """A first step from the zero state (for probing shapes)."""
+        return self.policy_step(observ, self.initial_state(tf.shape(observ)[0]))[0]
+
+    def _distribution(self, mean):
+        std = tf.nn.softplus(self.std_logit) + self.min_std
+        return DiagGaussian(mean, tf.broadcast_to(std, tf.shape(mean)))
