@@ -195,3 +195,16 @@ def _alive(pid):
             return stat.read().split(')')[-1].split()[0] != 'Z'
     except FileNotFoundError:
         return False
+
+
+def test_workers_stay_free_of_tensorflow_under_a_full_config():
+    from agents_gin import run_setup
+    run_setup.parse_config(['configs/ppo_halfcheetah.gin'], [], ['configs'])
+    text = gin.config_str()
+    assert 'import agents_gin.algorithms.ppo' in text and ' as ' in text
+    worker = EnvWorker([GinTaggedEnv])
+    try:
+        with open(f'/proc/{worker.pid}/maps') as maps:
+            assert 'tensorflow' not in maps.read()
+    finally:
+        worker.close()

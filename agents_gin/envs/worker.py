@@ -359,9 +359,13 @@ def _load_gin(gin_text):
 
 
 def _is_learner_import(line):
-    """Whether a gin line imports a module the worker does not need."""
+    """Whether a gin line imports a module the worker does not need.
+
+    gin writes imports as `import a.b` or, in config_str(), `import a.b as a2`.
+    """
     words = line.split()
-    if len(words) != 2 or words[0] != 'import':
+    if len(words) not in (2, 4) or words[0] != 'import' or (len(words) == 4 and
+                                                            words[2] != 'as'):
         return False
     module = words[1]
     if module.startswith('tensorflow') or module.startswith('launch'):
