@@ -46,7 +46,8 @@ def setting_name(setting):
     return ''.join(c if c.isalnum() or c in '.=,_-+' else '_' for c in text)
 
 
-def run_sweep(gin_files, grid, seeds, root, workers=None, extra_params=(), count=None):
+def run_sweep(gin_files, grid, seeds, root, workers=None, extra_params=(), count=None,
+              backend='local', ray_address=None, cpus_per_trial=1, max_failures=2):
     """Runs (or resumes) every setting x seed; returns and writes the summary rows.
 
     Args:
@@ -57,17 +58,57 @@ def run_sweep(gin_files, grid, seeds, root, workers=None, extra_params=(), count
       workers: runs at once; default the machine's core count.
       extra_params: bindings given to every run.
       count: draw this many settings at random instead of the full grid.
+      backend: 'local' (a process pool here) or 'ray' (each run a Ray Tune trial;
+        `pip install -e '.[ray]'`).
+      ray_address: an existing Ray cluster ('auto' or host:port); None starts Ray in
+        this process. On a cluster every node needs the repository and `root` at the
+        same paths (a shared file system).
+      cpus_per_trial: CPUs Ray reserves for a run: 1 plus its environment workers.
+      max_failures: Ray retries a failed run this often; a retry resumes from the
+        run directory.
     """
     settings = random_settings(grid, count) if count else grid_settings(grid)
     config = os.path.splitext(os.path.basename(gin_files[-1]))[0]
     runs = [(setting, seed) for setting in settings for seed in seeds]
+    def launch(run):
+        return _run(gin_files, run[0], run[1], root, config, extra_params)
+
+    if backend == 'ray':
+        _run_on_ray(launch, runs, root, ray_address, cpus_per_trial, max_failures)
+    elif backend != 'local':
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     workers = workers or os.cpu_count() or 1
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(
-            lambda run: _run(gin_files, run[0], run[1], root, config, extra_params), runs))
+        # After Ray, every run is finished and this only reads the results.
+        results = list(pool.map(launch, runs))
     rows = _summarize(settings, seeds, runs, results)
     _write_csv(os.path.join(root, 'summary.csv'), rows)
     return rows
+
+
+def _run_on_ray(launch, runs, root, address, cpus_per_trial, max_failures):
+    """Runs every run as a Ray Tune trial; a failed trial is retried and resumes."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError as error:
+        raise ImportError("The Ray backend needs Ray: pip install -e '.[ray]'") from error
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+
+    def trial(config):
+        result = launch(runs[config['run']])
+        if 'error' in result:
+            raise RuntimeError(result['error'])  # Tune retries; the retry resumes the run.
+        return {'eval_return': result['eval_return']}
+
+    tuner = tune.Tuner(
+        tune.with_resources(trial, {'cpu': cpus_per_trial}),
+        param_space={'run': tune.grid_search(list(range(len(runs))))},
+        run_config=tune.RunConfig(
+            name='tune', storage_path=os.path.abspath(os.path.join(root, '_ray')),
+            failure_config=tune.FailureConfig(max_failures=max_failures), verbose=0))
+    tuner.fit()
 
 
 def run_directory(root, setting, seed, config):

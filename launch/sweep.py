@@ -18,6 +18,11 @@ flags.DEFINE_list('seeds', ['0'], 'Seeds; one run per seed and setting.')
 flags.DEFINE_string('root', None, 'Folder of the sweep.')
 flags.DEFINE_integer('workers', None, 'Runs at once (default: one per core).')
 flags.DEFINE_integer('random', None, 'Draw this many settings at random from the grid.')
+flags.DEFINE_enum('backend', 'local', ['local', 'ray'], 'Where runs execute.')
+flags.DEFINE_string('ray_address', None, "An existing Ray cluster ('auto' or host:port); "
+                    'default: start Ray in this process.')
+flags.DEFINE_integer('cpus_per_trial', 1, 'CPUs Ray reserves per run (1 + env workers).')
+flags.DEFINE_integer('max_failures', 2, 'Ray retries of a failed run (each resumes it).')
 FLAGS = flags.FLAGS
 
 
@@ -42,7 +47,8 @@ def main(argv):
 
     rows = sweep.run_sweep(FLAGS.gin_file, parse_grid(FLAGS.grid),
                            [int(seed) for seed in FLAGS.seeds], FLAGS.root, FLAGS.workers,
-                           FLAGS.gin_param, FLAGS.random)
+                           FLAGS.gin_param, FLAGS.random, FLAGS.backend, FLAGS.ray_address,
+                           FLAGS.cpus_per_trial, FLAGS.max_failures)
     print(sweep.format_table(rows))
     print(f'\nSummary written to {FLAGS.root}/summary.csv')
 

@@ -42,3 +42,20 @@ def test_local_sweep_runs_summarizes_and_resumes_only_what_is_missing(tmp_path):
     commands = {key: len(open(os.path.join(path, 'command')).read().splitlines())
                 for key, path in runs.items()}
     assert commands == {(0.9, 0): 1, (0.9, 1): 2, (0.95, 0): 1, (0.95, 1): 1}
+
+
+def test_ray_backend_runs_trials_with_a_local_ray(tmp_path):
+    pytest = __import__('pytest')
+    pytest.importorskip('ray', reason="Ray is an optional extra: pip install -e '.[ray]'")
+    import ray
+    root = str(tmp_path / 'sweep')
+    try:
+        rows = sweep.run_sweep(['configs/ppo_pendulum.gin'], {'PPO.discount': [0.9]}, [0, 1],
+                               root, extra_params=TINY, backend='ray')
+    finally:
+        ray.shutdown()
+    assert rows[0]['finished'] == 2 and rows[0]['mean_return'] < 0
+    for seed in (0, 1):
+        run = sweep.run_directory(root, [('PPO.discount', 0.9)], seed, 'ppo_pendulum')
+        assert os.path.exists(os.path.join(run, 'finished.json'))
+        assert len(open(os.path.join(run, 'command')).read().splitlines()) == 1

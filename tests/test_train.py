@@ -178,3 +178,12 @@ def test_chunk_length_must_divide_the_memory():
     parse(*TINY, 'PPO.network = @RecurrentGaussian', 'PPO.chunk_length = 30')
     with pytest.raises(ValueError, match='PPO.chunk_length=30 must divide PPO.max_length=200'):
         experiment.train('/nonexistent')
+
+
+def test_leftover_temporary_checkpoints_are_removed(tmp_path):
+    from agents_gin.loop import _remove_temporary_checkpoints
+    folder = tmp_path / 'checkpoints'
+    (folder / 'ckpt-800_temp' / 'part-00000-of-00001').mkdir(parents=True)
+    (folder / 'ckpt-800.index').write_text('kept')
+    _remove_temporary_checkpoints(str(folder))
+    assert sorted(os.listdir(folder)) == ['ckpt-800.index']
