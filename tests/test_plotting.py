@@ -26,3 +26,25 @@ def test_curves_are_drawn_from_run_directories(tmp_path):
     with open(paths[0], 'rb') as file:
         assert file.read(8) == b'\x89PNG\r\n\x1a\n'
     assert '<svg' in open(paths[1]).read()
+
+
+def test_curves_from_real_tiny_runs(tmp_path):
+    import gin
+
+    from agents_gin import experiment, run_setup
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'configs')
+    runs = []
+    for seed in (0, 1):
+        gin.clear_config()
+        run_setup.parse_config([os.path.join(configs, 'paac_cartpole.gin')], [
+            'train.num_envs = 4', 'train.eval_episodes = 2', 'Loop.total_steps = 2000',
+            'Loop.eval_every = 1000', f'train.seed = {seed}'], [configs])
+        runs.append(str(tmp_path / f'2026010{seed}T000000-paac_cartpole'))
+        experiment.train(runs[-1])
+    x, mean, low, high = plotting._band([plotting.read_metrics(run) for run in runs],
+                                        'env_steps')
+    assert list(x) == [1200, 2000]  # Evaluations after the chunks of 400 steps that pass 1000.
+    assert all(low <= mean) and all(mean <= high)
+    paths = plotting.plot(runs, str(tmp_path / 'real'))
+    assert all(os.path.getsize(path) > 1000 for path in paths)
