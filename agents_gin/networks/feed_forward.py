@@ -49,8 +49,24 @@ class _FeedForward(tf.Module):
         return tf.reshape(tf.cast(observ, tf.float32), [-1, self.observ_size])
 
 
+class _GaussianHead:
+    """A tanh mean layer and a learned state-independent std (softplus, init_std at start)."""
+
+    def _build_head(self, inputs, action_space, mean_scale, init_std, min_std, seed):
+        action_size = int(np.prod(action_space.shape))
+        self.mean = Dense(inputs, action_size, tf.tanh, mean_scale, seed + 50, name='mean')
+        self.std_logit = tf.Variable(np.full(action_size, np.log(np.expm1(init_std)),
+                                             np.float32), name='std_logit')
+        self.min_std = min_std
+
+    def _gaussian(self, features):
+        mean = self.mean(features)
+        std = tf.nn.softplus(self.std_logit) + self.min_std
+        return DiagGaussian(mean, tf.broadcast_to(std, tf.shape(mean)))
+
+
 @gin.configurable
-class FeedForwardGaussian(_FeedForward):
+class FeedForwardGaussian(_FeedForward, _GaussianHead):
     """Tanh mean from a policy MLP, a learned state-independent std, a value MLP."""
 
     def __init__(self, observation_space, action_space, policy_layers=(200, 100),
@@ -59,21 +75,13 @@ class FeedForwardGaussian(_FeedForward):
         _check_spaces('FeedForwardGaussian', observation_space, action_space, gym.spaces.Box,
                       'FeedForwardCategorical')
         super().__init__(observation_space, value_layers, activation, seed, 'gaussian')
-        self.action_shape = tuple(action_space.shape)
-        action_size = int(np.prod(self.action_shape))
         self.policy_mlp = MLP(self.observ_size, policy_layers, activation, seed, name='policy')
-        self.mean = Dense(self.policy_mlp.outputs, action_size, tf.tanh, mean_scale, seed + 50,
-                          name='mean')
-        # softplus(x) = init_std at the start.
-        self.std_logit = tf.Variable(np.full(action_size, np.log(np.expm1(init_std)),
-                                             np.float32), name='std_logit')
-        self.min_std = min_std
+        self._build_head(self.policy_mlp.outputs, action_space, mean_scale, init_std, min_std,
+                         seed)
 
     def policy(self, observ):
         """A DiagGaussian over [B, D] actions."""
-        mean = self.mean(self.policy_mlp(self._flat_observ(observ)))
-        std = tf.nn.softplus(self.std_logit) + self.min_std
-        return DiagGaussian(mean, tf.broadcast_to(std, tf.shape(mean)))
+        return self._gaussian(self.policy_mlp(self._flat_observ(observ)))
 
 
 @gin.configurable

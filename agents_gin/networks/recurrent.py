@@ -7,11 +7,9 @@ the std is learned and state-independent.
 
 import gin
 import gymnasium as gym
-import numpy as np
 import tensorflow as tf
 
-from agents_gin.networks.distributions import DiagGaussian
-from agents_gin.networks.feed_forward import _check_spaces, _FeedForward
+from agents_gin.networks.feed_forward import _check_spaces, _FeedForward, _GaussianHead
 from agents_gin.networks.layers import MLP, Dense
 
 
@@ -32,7 +30,7 @@ class GRUCell(tf.Module):
 
 
 @gin.configurable
-class RecurrentGaussian(_FeedForward):
+class RecurrentGaussian(_FeedForward, _GaussianHead):
     """Dense layers, a GRU and a tanh mean; learned std; separate feed-forward value."""
 
     def __init__(self, observation_space, action_space, policy_layers=(200, 100),
@@ -45,12 +43,7 @@ class RecurrentGaussian(_FeedForward):
         self.state_size = units
         self.encoder = MLP(self.observ_size, dense, activation, seed, name='policy')
         self.gru = GRUCell(self.encoder.outputs, units, seed + 30, name='gru')
-        self.mean = Dense(units, int(np.prod(action_space.shape)), tf.tanh, mean_scale,
-                          seed + 50, name='mean')
-        self.std_logit = tf.Variable(np.full(int(np.prod(action_space.shape)),
-                                             np.log(np.expm1(init_std)), np.float32),
-                                     name='std_logit')
-        self.min_std = min_std
+        self._build_head(units, action_space, mean_scale, init_std, min_std, seed)
 
     def initial_state(self, batch_size):
         """Zeros [batch_size, state_size]."""
@@ -59,7 +52,7 @@ class RecurrentGaussian(_FeedForward):
     def policy_step(self, observ, state):
         """One step for a batch: (DiagGaussian over [B, D], new state [B, H])."""
         state = self.gru(self.encoder(self._flat_observ(observ)), state)
-        return self._distribution(self.mean(state)), state
+        return self._gaussian(state), state
 
     def policy_sequence(self, observ, state):
         """Sequences [B, T, ...] from initial states [B, H]: DiagGaussian over [B, T, D]."""
@@ -68,14 +61,11 @@ class RecurrentGaussian(_FeedForward):
         states = tf.scan(lambda previous, ob: self.gru(self.encoder(self._flat_observ(ob)),
                                                        previous),
                          time_major, initializer=state)
-        means = self.mean(tf.reshape(states, [-1, self.state_size]))
-        means = tf.transpose(tf.reshape(means, [steps, -1, means.shape[-1]]), [1, 0, 2])
-        return self._distribution(means)
+        policy = self._gaussian(tf.reshape(states, [-1, self.state_size]))
+        size = policy.mean.shape[-1]
+        to_batch_major = lambda x: tf.transpose(tf.reshape(x, [steps, -1, size]), [1, 0, 2])  # noqa: E731
+        return type(policy)(to_batch_major(policy.mean), to_batch_major(policy.std))
 
     def policy(self, observ):
         """A first step from the zero state (for probing shapes)."""
         return self.policy_step(observ, self.initial_state(tf.shape(observ)[0]))[0]
-
-    def _distribution(self, mean):
-        std = tf.nn.softplus(self.std_logit) + self.min_std
-        return DiagGaussian(mean, tf.broadcast_to(std, tf.shape(mean)))
