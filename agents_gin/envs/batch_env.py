@@ -70,11 +70,6 @@ class BatchEnv:
         self._bounded = isinstance(self.action_space, gym.spaces.Box) and (
             np.isfinite(self.action_space.low).any() or np.isfinite(self.action_space.high).any())
 
-    @property
-    def uses_workers(self):
-        """Whether the environments run in worker processes."""
-        return bool(self._workers)
-
     def __len__(self):
         return self.num_envs
 
