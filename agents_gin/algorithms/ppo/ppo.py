@@ -200,11 +200,11 @@ class PPO(tf.Module):
             self.reward_normalizer.update(reward)
             reward = self.reward_normalizer.transform(reward)
         value = self.network.value(batch['observ'])
-        bootstrap = self.network.value(self._normalize(self._finished_final_observ))
         if self.bootstrap_truncated:
-            bootstrap *= 1.0 - tf.cast(self._finished_terminated, tf.float32)
-        else:
-            bootstrap *= 0.0
+            bootstrap = (self.network.value(self._normalize(self._finished_final_observ))
+                         * (1.0 - tf.cast(self._finished_terminated, tf.float32)))
+        else:  # As the original: a time limit ends the return like a terminal state.
+            bootstrap = tf.zeros(self._finished.capacity)
         grid = tf.shape(mask, out_type=tf.int64)
         advantage = tf.gather_nd(generalized_advantages(
             tf.scatter_nd(positions, reward, grid), tf.scatter_nd(positions, value, grid),
