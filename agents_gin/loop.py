@@ -34,32 +34,46 @@ class RunInterrupted(Exception):
         super().__init__(f'Stopped by {signal.Signals(signum).name} after saving {checkpoint}')
 
 
-@gin.configurable
+@gin.configurable(denylist=['run_dir'])
 class Loop:
     """Drives training of `agent` with `train_simulation`, evaluating with `eval_simulation`."""
 
-    def __init__(self, run_dir, agent, train_simulation, eval_simulation, total_steps=int(1e6),
-                 eval_every=int(5e4), eval_episodes=10, chunk_steps=200, checkpoint_every=None,
-                 max_checkpoints=5, eval_seed=10**6):
+    def __init__(self, run_dir, total_steps=int(1e6), eval_every=int(5e4), chunk_steps=200,
+                 checkpoint_every=None, max_checkpoints=5):
+        """Holds the phase settings; the agent and simulations come with `run`.
+
+        Args:
+          run_dir: where checkpoints, summaries and metrics.jsonl go.
+          total_steps: env steps of the whole run; the agents' schedules (learning
+            rate annealing) are relative to it.
+          eval_every, checkpoint_every: in env steps (checkpoints default to every
+            evaluation).
+          chunk_steps: batch steps per graph call.
+          max_checkpoints: how many recent checkpoints are kept.
+        """
         self.run_dir = run_dir
+        self.total_steps, self.eval_every = int(total_steps), int(eval_every)
+        self.chunk_steps = chunk_steps
+        self.checkpoint_every = int(checkpoint_every or eval_every)
+        self.max_checkpoints = max_checkpoints
+        self._signal = None
+
+    def run(self, agent, train_simulation, eval_simulation, eval_seed):
+        """Trains `agent` to `total_steps`; returns the last evaluation's mean return.
+
+        Evaluation plays `eval_simulation` (greedy) on envs reseeded with `eval_seed`.
+        """
         self.agent = agent
         self.train_simulation, self.eval_simulation = train_simulation, eval_simulation
-        self.total_steps, self.eval_every = int(total_steps), int(eval_every)
-        self.eval_episodes, self.chunk_steps = eval_episodes, chunk_steps
-        self.checkpoint_every = int(checkpoint_every or eval_every)
         self.eval_seed = eval_seed
         self.wall_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(wall_seconds=self.wall_seconds,
                                               **agent.checkpoint_items())
-        folder = os.path.join(run_dir, 'checkpoints')
+        folder = os.path.join(self.run_dir, 'checkpoints')
         _remove_temporary_checkpoints(folder)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, folder, max_checkpoints)
-        self.writers = {phase: tf.summary.create_file_writer(os.path.join(run_dir, phase))
+        self.manager = tf.train.CheckpointManager(self.checkpoint, folder, self.max_checkpoints)
+        self.writers = {phase: tf.summary.create_file_writer(os.path.join(self.run_dir, phase))
                         for phase in ('train', 'eval')}
-        self._signal = None
-
-    def run(self):
-        """Trains to `total_steps`; returns the last evaluation's mean return."""
         self._restore()
         previous = self._install_signal_handlers()
         try:

@@ -68,6 +68,9 @@ def train(run_dir):
     except FloatingPointError as error:
         print(f'Error: {error}', flush=True)
         return 1
+    except experiment.BuildError as error:
+        print(f'Error: {error}', flush=True)
+        return 2
     # Marks the run complete, for sweeps that are run again.
     _atomic_write(os.path.join(run_dir, 'finished.json'),
                   json.dumps({'eval_return': eval_return}))

@@ -98,7 +98,7 @@ def _end(agent, done, score, length, finished):
             indices.write(indices.size(), ending))
 
 
-@gin.configurable
+@gin.configurable(denylist=['env', 'agent'])
 class Simulation(tf.Module):
     """Owns the running scores and lengths; `run(num_steps)` is the one graph call."""
 

@@ -4,7 +4,7 @@ import gin
 import tensorflow as tf
 
 
-@gin.configurable
+@gin.configurable(denylist=['shape', 'center', 'clip', 'name'])
 class StreamingNormalize(tf.Module):
     """Running mean and variance (parallel Welford) of batches; transform with clipping."""
 

@@ -4,7 +4,7 @@ import gin
 import tensorflow as tf
 
 
-@gin.configurable
+@gin.configurable(denylist=['variables'])
 class Adam(tf.Module):
     """Adam with bias correction; one slot pair per variable."""
 
@@ -28,7 +28,7 @@ class Adam(tf.Module):
                                 / (tf.sqrt(second) + self.epsilon))
 
 
-@gin.configurable
+@gin.configurable(denylist=['variables'])
 class RMSProp(tf.Module):
     """RMSProp as in PAAC: decay 0.99, epsilon 0.1 inside the square root."""
 
@@ -44,11 +44,17 @@ class RMSProp(tf.Module):
             variable.assign_sub(learning_rate * gradient / tf.sqrt(mean_square + self.epsilon))
 
 
-def linear_decay(learning_rate, env_steps, decay_steps):
-    """`learning_rate` annealed linearly to 0 over `decay_steps` env steps (None: constant)."""
-    if not decay_steps:
+def linear_decay(learning_rate, env_steps, fraction, total_steps):
+    """`learning_rate` annealed linearly to 0 over `fraction` of a run of `total_steps`.
+
+    `env_steps` should be the steps taken before the current batch was collected
+    (as CleanRL anneals per iteration), so the last update of a run still learns.
+    `fraction` None keeps the rate constant.
+    """
+    if not fraction:
         return tf.constant(learning_rate, tf.float32)
-    progress = tf.cast(env_steps, tf.float32) / float(decay_steps)
+    horizon = float(fraction) * float(total_steps)
+    progress = tf.cast(env_steps, tf.float32) / horizon
     return learning_rate * tf.maximum(0.0, 1.0 - progress)
 
 

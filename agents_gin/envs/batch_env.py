@@ -18,7 +18,8 @@ from agents_gin.envs.factory import make_env
 from agents_gin.envs.worker import EnvWorker, env_name, receive_all
 
 
-@gin.configurable
+# The framework passes these (train.num_envs, train.num_workers, train.seed).
+@gin.configurable(denylist=['constructors', 'num_workers', 'seed'])
 class BatchEnv:
     """Steps a batch of environments; resets by index; validates every action batch."""
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 _GRAPH_DTYPES = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32}
 
 
-@gin.configurable
+@gin.configurable(denylist=['batch_env'])
 class InGraphBatchEnv(tf.Module):
     """Wraps a BatchEnv; `done` starts true so that the first step resets everything."""
 

@@ -30,7 +30,7 @@ class Conv2D(tf.Module):
         return tf.nn.relu(tf.nn.conv2d(images, self.kernel, self.stride, 'VALID') + self.bias)
 
 
-@gin.configurable
+@gin.configurable(denylist=['observation_space', 'action_space', 'seed'])
 class ConvCategorical(tf.Module):
     """Conv layers `(filters, size, stride)...`, a dense layer, policy and value heads."""
 
@@ -81,14 +81,14 @@ class ConvCategorical(tf.Module):
         return self.hidden(tf.reshape(images, [-1, self.flat_size]))
 
 
-@gin.configurable
+@gin.configurable(denylist=['observation_space', 'action_space', 'seed'])
 def nips_network(observation_space, action_space, seed=0):
     """Mnih et al. 2013: conv 16x8x8/4, conv 32x4x4/2, dense 256 (PAAC's default)."""
     return ConvCategorical(observation_space, action_space, ((16, 8, 4), (32, 4, 2)), 256,
                            seed=seed)
 
 
-@gin.configurable
+@gin.configurable(denylist=['observation_space', 'action_space', 'seed'])
 def nature_network(observation_space, action_space, seed=0):
     """Mnih et al. 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512."""
     return ConvCategorical(observation_space, action_space,

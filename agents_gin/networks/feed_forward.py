@@ -65,7 +65,7 @@ class _GaussianHead:
         return DiagGaussian(mean, tf.broadcast_to(std, tf.shape(mean)))
 
 
-@gin.configurable
+@gin.configurable(denylist=['observation_space', 'action_space', 'seed'])
 class FeedForwardGaussian(_FeedForward, _GaussianHead):
     """Tanh mean from a policy MLP, a learned state-independent std, a value MLP."""
 
@@ -84,7 +84,7 @@ class FeedForwardGaussian(_FeedForward, _GaussianHead):
         return self._gaussian(self.policy_mlp(self._flat_observ(observ)))
 
 
-@gin.configurable
+@gin.configurable(denylist=['observation_space', 'action_space', 'seed'])
 class FeedForwardCategorical(_FeedForward):
     """Logits from a policy MLP over a Discrete action space, and a value MLP."""
 

@@ -29,7 +29,7 @@ class GRUCell(tf.Module):
         return (1 - update) * state + update * candidate
 
 
-@gin.configurable
+@gin.configurable(denylist=['observation_space', 'action_space', 'seed'])
 class RecurrentGaussian(_FeedForward, _GaussianHead):
     """Dense layers, a GRU and a tanh mean; learned std; separate feed-forward value."""
 

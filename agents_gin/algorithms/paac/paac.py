@@ -6,7 +6,7 @@ state after the last step. An episode that ends inside the window stops the
 return there: nothing follows a termination, and the value of the next state
 follows a truncation. The defaults are the original code's (Alfredvc/paac):
 t_max 5, RMSProp (decay 0.99, epsilon 0.1), learning rate 0.0224 annealed to 0
-over 80M steps, entropy 0.02, value loss 0.25, loss scale 5, global-norm clip 3.
+over the run (80M steps), entropy 0.02, value loss 0.25, loss scale 5, global-norm clip 3.
 """
 
 import gin
@@ -38,14 +38,17 @@ def n_step_returns(reward, terminated, truncated, next_value, discount):
     return tf.stack(returns[::-1])
 
 
-@gin.configurable
+# What the framework passes is not bindable: train and Loop are its one source.
+@gin.configurable(denylist=['observation_space', 'action_space', 'num_envs', 'total_steps',
+                            'seed'])
 class PAAC(tf.Module):
     """The agent interface of simulate, updating every `t_max` batch steps."""
 
     def __init__(self, observation_space, action_space, num_envs, network=nips_network,
-                 optimizer=RMSProp, learning_rate=0.0224, learning_rate_decay_steps=int(8e7),
+                 optimizer=RMSProp, learning_rate=0.0224, learning_rate_decay=1.0,
                  t_max=5, discount=0.99, entropy_coef=0.02, value_coef=0.25, loss_scale=5.0,
-                 max_gradient_norm=3.0, reward_clip=1.0, sample_in_eval=False, seed=0):
+                 max_gradient_norm=3.0, reward_clip=1.0, sample_in_eval=False,
+                 total_steps=None, seed=0):
         """Builds the network, the rollout window and the optimizer.
 
         Args:
@@ -53,11 +56,17 @@ class PAAC(tf.Module):
             (distribution, value) for a batch; categorical or Gaussian heads both work.
           reward_clip: rewards are clipped to [-clip, clip] for learning only (episode
             returns stay raw); None disables it.
+          learning_rate_decay: anneal the rate linearly to 0 over this fraction of
+            the run (1.0: over all of `Loop.total_steps`, as the original over its
+            80M steps); None keeps it constant.
           sample_in_eval: evaluate with sampled actions instead of the mode.
+          total_steps: the run's length in env steps, passed by the framework
+            (from Loop.total_steps) for the schedule; not bindable.
         """
         super().__init__(name='paac')
         self.t_max, self.discount, self.num_envs = t_max, discount, num_envs
-        self.learning_rate, self.decay_steps = learning_rate, learning_rate_decay_steps
+        self.learning_rate, self.decay_fraction = learning_rate, learning_rate_decay
+        self.total_steps = total_steps
         self.entropy_coef, self.value_coef, self.loss_scale = entropy_coef, value_coef, loss_scale
         self.max_gradient_norm, self.reward_clip = max_gradient_norm, reward_clip
         self.sample_in_eval, self.seed = sample_in_eval, seed
@@ -137,7 +146,10 @@ class PAAC(tf.Module):
             value_loss = tf.reduce_mean(tf.square(returns - value))
             loss = self.loss_scale * (policy_loss - self.entropy_coef * entropy
                                       + self.value_coef * value_loss)
-        learning_rate = linear_decay(self.learning_rate, self.env_steps, self.decay_steps)
+        # The schedule's clock: env steps before this window was collected.
+        window_start = self.env_steps - self.t_max * self.num_envs
+        learning_rate = linear_decay(self.learning_rate, window_start, self.decay_fraction,
+                                     self.total_steps)
         norm = apply_if_finite(self.optimizer, loss, tape.gradient(loss, variables), variables,
                                learning_rate, self.max_gradient_norm, self.nonfinite_steps)
         values = {'policy_loss': policy_loss, 'value_loss': value_loss, 'entropy': entropy,

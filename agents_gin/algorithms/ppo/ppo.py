@@ -29,25 +29,28 @@ STAT_NAMES = ('policy_loss', 'value_loss', 'entropy', 'kl', 'gradient_norm', 'kl
               'batch_transitions')
 
 
-@gin.configurable
+# What the framework passes is not bindable: train and Loop are its one source.
+@gin.configurable(denylist=['observation_space', 'action_space', 'num_envs', 'total_steps',
+                            'seed'])
 class PPO(tf.Module):
     """The agent interface of simulate, with a PPO update when enough episodes finished."""
 
     def __init__(self, observation_space, action_space, num_envs,
                  network=FeedForwardGaussian, objective=ClippedSurrogate, optimizer=Adam,
-                 learning_rate=1e-4, learning_rate_decay_steps=None, update_every=30,
+                 learning_rate=1e-4, learning_rate_decay=None, update_every=30,
                  update_epochs=25, minibatch_size=None, max_length=1000, discount=0.995,
                  gae_lambda=0.95, entropy_coef=0.0, value_coef=0.5, max_gradient_norm=None,
                  normalize_observ=True, normalize_reward=True, bootstrap_truncated=True,
-                 chunk_length=None, seed=0):
+                 chunk_length=None, observ_clip=5.0, reward_clip=10.0, total_steps=None,
+                 seed=0):
         """Builds networks, memories and optimizer.
 
         Args:
           network: a network class called with (observation_space, action_space, seed).
           objective: ClippedSurrogate or KLPenalty (the original), called with no args.
           optimizer: an optimizer class called with the trainable variables.
-          learning_rate_decay_steps: anneal the rate linearly to 0 over this many
-            env steps; None keeps it constant.
+          learning_rate_decay: anneal the rate linearly to 0 over this fraction of
+            the run (1.0: over all of `Loop.total_steps`); None keeps it constant.
           update_every: finished episodes per update.
           minibatch_size: transitions per gradient step (sequences of `chunk_length`
             for a recurrent network); None uses the whole batch.
@@ -57,12 +60,17 @@ class PPO(tf.Module):
           chunk_length: a recurrent network trains on episodes cut into chunks of this
             many steps (it must divide max_length), each starting from the state stored
             when it was played; None trains on whole episodes.
+          observ_clip, reward_clip: normalised observations and rewards are clipped
+            to [-clip, clip] (None: no clipping).
+          total_steps: the run's length in env steps, passed by the framework
+            (from Loop.total_steps) for the schedules; not bindable.
         """
         super().__init__(name='ppo')
         self.num_envs, self.update_every, self.update_epochs = num_envs, update_every, update_epochs
         self.max_length = max_length
         self.minibatch_size, self.discount, self.gae_lambda = minibatch_size, discount, gae_lambda
-        self.learning_rate, self.decay_steps = learning_rate, learning_rate_decay_steps
+        self.learning_rate, self.decay_fraction = learning_rate, learning_rate_decay
+        self.total_steps = total_steps
         self.entropy_coef, self.value_coef = entropy_coef, value_coef
         self.max_gradient_norm, self.bootstrap_truncated = max_gradient_norm, bootstrap_truncated
         self.network = network(observation_space, action_space, seed=seed)
@@ -75,9 +83,10 @@ class PPO(tf.Module):
         self.optimizer = optimizer(self.network.trainable_variables)
         self.generator = tf.random.Generator.from_seed(seed)
         observ_shape = tuple(observation_space.shape)
-        self.observ_normalizer = (StreamingNormalize(observ_shape, clip=5.0, name='observ')
+        self.observ_normalizer = (StreamingNormalize(observ_shape, clip=observ_clip, name='observ')
                                   if normalize_observ else None)
-        self.reward_normalizer = (StreamingNormalize((), center=False, name='reward')
+        self.reward_normalizer = (StreamingNormalize((), center=False, clip=reward_clip,
+                                                     name='reward')
                                   if normalize_reward else None)
         probe = self.network.policy(tf.zeros((1,) + observ_shape))
         self._distribution = type(probe)
@@ -107,6 +116,9 @@ class PPO(tf.Module):
         self._terminated = tf.Variable(tf.zeros(num_envs, tf.bool), trainable=False)
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='env_steps')
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='updates')
+        # Env steps when the previous update ended: the learning-rate schedule's clock.
+        self.schedule_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                          name='schedule_steps')
         self.nonfinite_steps = tf.Variable(0, trainable=False, name='nonfinite_steps')
         self.stats = {name: tf.Variable(0.0, trainable=False, name=name) for name in STAT_NAMES}
 
@@ -114,7 +126,8 @@ class PPO(tf.Module):
         """What a checkpoint holds: learned and adaptive state, never episode buffers."""
         items = {'network': self.network, 'optimizer': self.optimizer,
                  'objective': self.objective, 'generator': self.generator,
-                 'env_steps': self.env_steps, 'updates': self.updates}
+                 'env_steps': self.env_steps, 'updates': self.updates,
+                 'schedule_steps': self.schedule_steps}
         for name, normalizer in (('observ_normalizer', self.observ_normalizer),
                                  ('reward_normalizer', self.reward_normalizer)):
             if normalizer is not None:
@@ -236,6 +249,7 @@ class PPO(tf.Module):
         self._num_finished.assign(0)
         self.updates.assign_add(1)
         with tf.control_dependencies(list(values.values())):
+            self.schedule_steps.assign(self.env_steps)
             self.stats['update_seconds'].assign(tf.cast(tf.timestamp() - start, tf.float32))
         return tf.constant(True)
 
@@ -319,7 +333,8 @@ class PPO(tf.Module):
         return tf.stack([policy_loss, value_loss, entropy, tf.reduce_mean(kl), norm])
 
     def _learning_rate(self):
-        return linear_decay(self.learning_rate, self.env_steps, self.decay_steps)
+        return linear_decay(self.learning_rate, self.schedule_steps, self.decay_fraction,
+                            self.total_steps)
 
 
 class RecurrentGreedyPolicy(GreedyPolicy):
