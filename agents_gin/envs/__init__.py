@@ -11,6 +11,7 @@ from agents_gin.envs.testing import FaultyEnv, GinTaggedEnv, MockEnv
 from agents_gin.envs.worker import EnvWorker
 from agents_gin.envs.wrappers import (
     ActionRepeat,
+    CheckFinite,
     ConvertTo32Bit,
     FrameDelta,
     FrameHistory,
@@ -19,7 +20,7 @@ from agents_gin.envs.wrappers import (
 )
 
 __all__ = [
-    'ActionRepeat', 'BatchEnv', 'ConvertTo32Bit', 'EnvWorker', 'EnvWorkerCrashed',
+    'ActionRepeat', 'BatchEnv', 'CheckFinite', 'ConvertTo32Bit', 'EnvWorker', 'EnvWorkerCrashed',
     'EnvWorkerError', 'EnvWorkerTimeout', 'FaultyEnv', 'FrameDelta', 'FrameHistory',
     'GinTaggedEnv', 'MockEnv', 'RandomStart', 'RangeNormalize', 'make_batch_env', 'make_env',
 ]

@@ -1,7 +1,10 @@
 """Builds one environment from gin bindings: env id, keyword arguments, wrappers."""
 
+import sys
+
 import gin
 import gymnasium as gym
+from absl import logging
 
 
 @gin.configurable
@@ -19,6 +22,7 @@ def make_env(env_id=gin.REQUIRED, env_kwargs=None, wrappers=(), max_episode_step
       render_mode: e.g. 'rgb_array' for videos.
     """
     _check_env_id(env_id)
+    _route_mujoco_warnings(env_id)
     kwargs = dict(env_kwargs or {})
     if render_mode:
         kwargs['render_mode'] = render_mode
@@ -47,3 +51,31 @@ def _register_atari():
         raise ValueError('Atari ids (ALE/...) need ale-py: pip install "agents_gin[atari]"'
                          ) from error
     gym.register_envs(ale_py)
+
+
+def _route_mujoco_warnings(env_id):
+    """Sends MuJoCo's warnings to Python logging instead of ./MUJOCO_LOG.TXT.
+
+    MuJoCo's C library appends every warning (HalfCheetah's model triggers a
+    `settotalmass` deprecation warning on each load) to MUJOCO_LOG.TXT in the
+    current folder unless a user warning handler is installed. The handler is
+    per process, so this runs wherever environments are made, worker processes
+    included. mujoco is imported only for MuJoCo envs (or when already loaded):
+    the import costs a quarter of a second.
+    """
+    if 'mujoco' not in sys.modules:
+        try:
+            entry_point = str(gym.spec(env_id).entry_point)
+        except gym.error.Error:
+            return
+        if 'mujoco' not in entry_point.lower():
+            return
+    import mujoco
+
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(_log_mujoco_warning)
+
+
+def _log_mujoco_warning(message):
+    """MuJoCo's user warning handler: one logged line per warning."""
+    logging.warning('MuJoCo: %s', message.strip())

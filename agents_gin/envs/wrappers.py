@@ -1,139 +1,149 @@
-"""Wrappers of the original Batch PPO that gymnasium lacks; gin names for gymnasium's own.
+"""Gin names for environment wrappers: gymnasium's own, and the few it lacks.
 
-Each class here is a `gymnasium.Wrapper` and a gin configurable, so a wrapper
-chain is written in a .gin file as `make_env.wrappers = [@ClipAction, ...]`.
+The original Batch PPO's wrappers keep their gin names so that configs read as
+before, but where gymnasium has the same transformation it does the work:
+
+- `RangeNormalize` applies gymnasium's `RescaleObservation`, `DtypeObservation`
+  and `RescaleAction`;
+- `ConvertTo32Bit` applies `DtypeObservation` and `TransformReward`, then
+  `CheckFinite`;
+- `ActionRepeat` is gymnasium's `RepeatAction` under the original's name.
+
+What gymnasium has no equivalent for is written here: `CheckFinite`,
+`FrameHistory` (history with skipped frames), `FrameDelta` and `RandomStart`
+(random actions after reset, for any action space).
+
+Every name is a gin configurable, so a wrapper chain is written in a .gin file
+as `make_env.wrappers = [@RangeNormalize, @gymnasium.wrappers.ClipAction]`.
 """
+
+import warnings
 
 import gin
 import gymnasium as gym
 import numpy as np
 from absl import logging
 
-# gymnasium's own wrappers, bindable from gin under their usual names.
+# gymnasium's own wrappers, bindable from gin as @gymnasium.wrappers.<Name>.
 for _wrapper in (gym.wrappers.TimeLimit, gym.wrappers.ClipAction, gym.wrappers.RescaleAction,
-                 gym.wrappers.FrameStackObservation, gym.wrappers.AtariPreprocessing,
-                 gym.wrappers.RecordEpisodeStatistics, gym.wrappers.ClipReward,
-                 gym.wrappers.TransformReward, gym.wrappers.FlattenObservation,
-                 gym.wrappers.DtypeObservation, gym.wrappers.ReshapeObservation):
+                 gym.wrappers.RescaleObservation, gym.wrappers.FrameStackObservation,
+                 gym.wrappers.AtariPreprocessing, gym.wrappers.RecordEpisodeStatistics,
+                 gym.wrappers.ClipReward, gym.wrappers.TransformReward,
+                 gym.wrappers.FlattenObservation, gym.wrappers.DtypeObservation,
+                 gym.wrappers.ReshapeObservation, gym.wrappers.NormalizeObservation,
+                 gym.wrappers.RecordVideo):
     gin.external_configurable(_wrapper, module='gymnasium.wrappers')
 
+# Narrower dtypes for observations: TensorFlow graphs run in 32 bits.
+_NARROW = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32}
+
 
 @gin.configurable
-class ActionRepeat(gym.Wrapper):
-    """Repeats each action `amount` times, summing rewards, stopping at an episode end."""
+class ActionRepeat(gym.wrappers.RepeatAction):
+    """gymnasium's RepeatAction under the original's name and argument (`amount`).
+
+    Repeats each action `amount` times, summing rewards, stopping at an episode end.
+    """
 
     def __init__(self, env, amount=2):
-        super().__init__(env)
-        if amount < 1:
-            raise ValueError(f'ActionRepeat.amount must be at least 1, got {amount}')
-        self.amount = amount
+        if not isinstance(amount, (int, np.integer)) or amount < 1:
+            raise ValueError(f'ActionRepeat.amount must be an integer of at least 1, '
+                             f'got {amount!r}')
+        super().__init__(env, int(amount))
 
-    def step(self, action):
-        """Steps up to `amount` times with the same action."""
-        total = 0.0
-        for _ in range(self.amount):
-            observ, reward, terminated, truncated, info = self.env.step(action)
-            total += reward
-            if terminated or truncated:
-                break
-        return observ, total, terminated, truncated, info
+    @property
+    def amount(self):
+        """How many times each action is applied."""
+        return self.num_repeats
 
 
 @gin.configurable
-class RangeNormalize(gym.Wrapper):
-    """Maps a bounded Box observation and action to [-1, 1].
+def RangeNormalize(env, observ=None, action=None):  # noqa: N802 (the original's gin name)
+    """Maps a bounded Box observation and action to [-1, 1] with gymnasium's wrappers.
 
     Each of `observ` and `action` is tri-state, as in the original: None
     normalises where the bounds are finite and logs otherwise, True insists
-    (ValueError on infinite bounds), False leaves that side alone.
+    (ValueError on infinite bounds), False leaves that side alone. Normalised
+    observations are float32.
     """
+    if _wants_rescale('observ', 'observation', env.observation_space, observ):
+        space = env.observation_space
+        env = gym.wrappers.RescaleObservation(env, *_unit_bounds(space))
+        if space.dtype != np.float32:
+            env = _narrow(env, np.float32)
+    if _wants_rescale('action', 'action', env.action_space, action):
+        env = gym.wrappers.RescaleAction(env, *_unit_bounds(env.action_space))
+    return env
 
-    def __init__(self, env, observ=None, action=None):
-        super().__init__(env)
-        self._observ = self._decide('observation', env.observation_space, observ)
-        self._action = self._decide('action', env.action_space, action)
-        if self._observ:
-            self.observation_space = self._unit_box(env.observation_space)
-        if self._action:
-            self.action_space = self._unit_box(env.action_space)
 
-    def step(self, action):
-        """Steps with the action mapped back to the environment's range."""
-        if self._action:
-            space = self.env.action_space
-            action = (np.asarray(action) + 1) / 2 * (space.high - space.low) + space.low
-        observ, reward, terminated, truncated, info = self.env.step(action)
-        return self._map_observ(observ), reward, terminated, truncated, info
+def _unit_bounds(space):
+    """-1 and 1 in the space's shape and dtype (a float64 scalar would warn on casting)."""
+    dtype = space.dtype if np.issubdtype(space.dtype, np.floating) else np.float32
+    return np.full(space.shape, -1, dtype), np.full(space.shape, 1, dtype)
 
-    def reset(self, **kwargs):
-        """Resets and normalises the first observation."""
-        observ, info = self.env.reset(**kwargs)
-        return self._map_observ(observ), info
 
-    def _map_observ(self, observ):
-        if not self._observ:
-            return observ
-        space = self.env.observation_space
-        return (2 * (observ - space.low) / (space.high - space.low) - 1).astype(np.float32)
-
-    @staticmethod
-    def _decide(name, space, wanted):
-        if wanted is False:
-            return False
-        finite = (isinstance(space, gym.spaces.Box) and np.isfinite(space.low).all()
-                  and np.isfinite(space.high).all())
-        if wanted and not finite:
-            raise ValueError(f'RangeNormalize.{name[:6]}=True needs a finite Box {name} '
-                             f'space, got {space}')
-        if not finite:
-            logging.info('Not normalizing the %s space %s: its range is not finite.',
-                         name, space)
-        return finite
-
-    @staticmethod
-    def _unit_box(space):
-        return gym.spaces.Box(-1.0, 1.0, space.shape, np.float32)
+def _wants_rescale(argument, name, space, wanted):
+    """Resolves RangeNormalize's tri-state argument for one space."""
+    if wanted is False:
+        return False
+    finite = (isinstance(space, gym.spaces.Box) and np.isfinite(space.low).all()
+              and np.isfinite(space.high).all())
+    if wanted and not finite:
+        raise ValueError(f'RangeNormalize.{argument} = True needs a Box {name} space with '
+                         f'finite bounds, got {space}')
+    if not finite:
+        logging.info('Not normalizing the %s space %s: its range is not finite.', name, space)
+    return finite
 
 
 @gin.configurable
-class ConvertTo32Bit(gym.Wrapper):
+def ConvertTo32Bit(env):  # noqa: N802 (the original's gin name)
     """float64 observations to float32, int64 to int32, rewards to float32.
 
-    A non-finite observation or reward raises ValueError naming the environment.
+    gymnasium's DtypeObservation and TransformReward convert; CheckFinite then
+    raises ValueError naming the environment on a non-finite observation or reward.
+    """
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Box) and np.dtype(space.dtype) in _NARROW:
+        env = _narrow(env, _NARROW[np.dtype(space.dtype)])
+    env = gym.wrappers.TransformReward(env, np.float32)
+    return CheckFinite(env)
+
+
+def _narrow(env, dtype):
+    """Applies gymnasium's DtypeObservation without its warning that bounds lose precision.
+
+    Losing precision is what was asked for; the warning would print on every run.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message=".*precision lowered by casting")
+        return gym.wrappers.DtypeObservation(env, dtype)
+
+
+@gin.configurable
+class CheckFinite(gym.Wrapper):
+    """Raises ValueError on a NaN or infinite observation or reward, naming the env.
+
+    gymnasium's PassiveEnvChecker only warns, and only on the first step.
     """
 
-    _NARROW = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32}
-
-    def __init__(self, env):
-        super().__init__(env)
-        space = env.observation_space
-        self._dtype = self._NARROW.get(np.dtype(space.dtype), None) if isinstance(
-            space, gym.spaces.Box) else None
-        if self._dtype is not None:
-            self.observation_space = gym.spaces.Box(
-                space.low.astype(self._dtype), space.high.astype(self._dtype),
-                space.shape, self._dtype)
-
     def step(self, action):
-        """Steps and converts."""
+        """Steps and checks."""
         observ, reward, terminated, truncated, info = self.env.step(action)
-        return self._convert(observ), self._reward(reward), terminated, truncated, info
+        self._check('observation', observ)
+        self._check('reward', reward)
+        return observ, reward, terminated, truncated, info
 
     def reset(self, **kwargs):
-        """Resets and converts."""
+        """Resets and checks the first observation."""
         observ, info = self.env.reset(**kwargs)
-        return self._convert(observ), info
+        self._check('observation', observ)
+        return observ, info
 
-    def _convert(self, observ):
-        observ = np.asarray(observ)
-        if observ.dtype.kind == 'f' and not np.isfinite(observ).all():
-            raise ValueError(f'{self.env} returned a non-finite observation: {observ}')
-        return observ.astype(self._dtype) if self._dtype is not None else observ
-
-    def _reward(self, reward):
-        if not np.isfinite(reward):
-            raise ValueError(f'{self.env} returned a non-finite reward: {reward}')
-        return np.float32(reward)
+    def _check(self, what, value):
+        value = np.asarray(value)
+        if value.dtype.kind == 'f' and not np.isfinite(value).all():
+            raise ValueError(f'{self.env} returned a non-finite {what}: {value}')
 
 
 @gin.configurable
@@ -147,8 +157,9 @@ class FrameHistory(gym.ObservationWrapper):
 
     def __init__(self, env, past_indices=(0, 1), flatten=False):
         super().__init__(env)
-        if 0 not in past_indices:
-            raise ValueError(f'FrameHistory.past_indices must contain 0, got {past_indices}')
+        if 0 not in past_indices or min(past_indices) < 0:
+            raise ValueError(f'FrameHistory.past_indices must contain 0 and no negative '
+                             f'index, got {past_indices}')
         self._indices = np.asarray(past_indices)
         self._capacity = int(self._indices.max()) + 1
         self._flatten = flatten
@@ -173,6 +184,7 @@ class FrameHistory(gym.ObservationWrapper):
         return self._stack(self._buffer, self._step)
 
     def _stack(self, buffer, step):
+        """Frames at `past_indices` before `step` from the ring buffer."""
         frames = buffer[(step - self._indices) % self._capacity]
         return np.concatenate(frames, 0) if self._flatten else frames
 
@@ -203,10 +215,16 @@ class FrameDelta(gym.ObservationWrapper):
 
 @gin.configurable
 class RandomStart(gym.Wrapper):
-    """Takes 0 to `max_steps` random actions after each reset (uniform count)."""
+    """Takes 0 to `max_steps` random actions after each reset (uniform count).
+
+    gymnasium's AtariPreprocessing.noop_max does this for Atari's no-op action
+    only; this works for any action space.
+    """
 
     def __init__(self, env, max_steps=30):
         super().__init__(env)
+        if max_steps < 0:
+            raise ValueError(f'RandomStart.max_steps must be at least 0, got {max_steps}')
         self.max_steps = max_steps
 
     def reset(self, **kwargs):
