@@ -8,6 +8,7 @@ and reacts to SIGINT/SIGTERM. Phases follow from the restored env-step count,
 so a resumed run continues where it stopped.
 """
 
+import collections
 import json
 import os
 import shutil
@@ -18,6 +19,8 @@ import gin
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+from agents_gin import checks
 
 # TensorBoard tags of the algorithms' update statistics; others go under losses/.
 SUMMARY_TAGS = {
@@ -51,6 +54,11 @@ class Loop:
           chunk_steps: batch steps per graph call.
           max_checkpoints: how many recent checkpoints are kept.
         """
+        checks.integer('Loop.total_steps', total_steps, 0)
+        checks.integer('Loop.eval_every', eval_every, 1)
+        checks.integer('Loop.chunk_steps', chunk_steps, 1)
+        checks.integer('Loop.checkpoint_every', checkpoint_every, 1, optional=True)
+        checks.integer('Loop.max_checkpoints', max_checkpoints, 1)
         self.run_dir = run_dir
         self.total_steps, self.eval_every = int(total_steps), int(eval_every)
         self.chunk_steps = chunk_steps
@@ -107,6 +115,8 @@ class Loop:
         next_eval = (steps // self.eval_every + 1) * self.eval_every
         next_checkpoint = (steps // self.checkpoint_every + 1) * self.checkpoint_every
         updates, eval_return, recent = int(agent.updates), self._last_eval_return(), []
+        # The last 100 training episodes' returns: the score CleanRL and others publish.
+        self._train_returns = collections.deque(maxlen=100)
         start, start_steps, start_wall = time.time(), steps, float(self.wall_seconds)
         operative_written = False
         while steps < self.total_steps:
@@ -117,6 +127,7 @@ class Loop:
             with self.writers['train'].as_default(step=steps):
                 if len(scores):
                     recent = list(scores.numpy())
+                    self._train_returns.extend(recent)
                     tf.summary.scalar('charts/episode_return', np.mean(scores))
                     tf.summary.scalar('charts/episode_length', np.mean(lengths))
                 if int(agent.updates) != updates:
@@ -140,7 +151,9 @@ class Loop:
         return eval_return
 
     def _evaluate_and_report(self, steps, recent, start, start_steps):
+        eval_start = time.time()
         scores, lengths = self.evaluate()
+        eval_seconds = time.time() - eval_start
         with self.writers['eval'].as_default(step=steps):
             tf.summary.scalar('eval/episode_return', np.mean(scores))
             tf.summary.scalar('eval/episode_length', np.mean(lengths))
@@ -149,7 +162,10 @@ class Loop:
         record = {'env_steps': steps, 'seconds': round(seconds, 2),
                   'train_return': float(np.mean(recent)) if recent else None,
                   'eval_return': float(np.mean(scores)), 'eval_return_std': float(np.std(scores)),
-                  'eval_length': float(np.mean(lengths)), 'updates': int(self.agent.updates)}
+                  'eval_length': float(np.mean(lengths)), 'updates': int(self.agent.updates),
+                  'train_return_last100': (float(np.mean(self._train_returns))
+                                           if self._train_returns else None),
+                  'eval_seconds': round(eval_seconds, 3)}
         with open(os.path.join(self.run_dir, 'metrics.jsonl'), 'a') as file:
             file.write(json.dumps(record) + '\n')
         train = f'{record["train_return"]:9.1f}' if recent else '        -'

@@ -14,6 +14,8 @@ import sys
 import tempfile
 import time
 
+from agents_gin.benchmarks import suite
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TASKS = {
@@ -138,5 +140,45 @@ def benchmark(task, seeds, extra_params=()):
     return ours, peer
 
 
+# The MuJoCo suite of issue 13: the shipped configs, 1M env steps per seed.
+MUJOCO = {'halfcheetah': 'configs/ppo_halfcheetah.gin', 'hopper': 'configs/ppo_hopper.gin',
+          'walker2d': 'configs/ppo_walker.gin', 'ant': 'configs/ppo_ant.gin'}
+MUJOCO_STEPS = 1_000_000
+
+
+def mujoco(seeds, root, parallel, steps=MUJOCO_STEPS, params=(), tasks=None,
+           out_dir=suite.RESULTS, collect_only=False):
+    """Runs (or resumes) the MuJoCo suite and writes ppo_mujoco.json and one plot per task.
+
+    Returns (rows of the finished runs, {(task, seed): error}).
+    """
+    tasks = {name: MUJOCO[name] for name in (tasks or MUJOCO)}
+    params = (f'Loop.total_steps = {int(steps)}', *params)
+    errors = {} if collect_only else suite.run_suite(tasks, seeds, root, parallel, params)
+    rows = suite.collect(tasks, seeds, root)
+    if rows:
+        for path in suite.write_results(rows, 'ppo_mujoco', out_dir, 'PPO MuJoCo'):
+            print(f'wrote {path}')
+    print(suite.summary_table(rows) if rows else 'No finished runs yet.')
+    for (task, seed), error in errors.items():
+        print(f'FAILED {task} seed {seed}: {error}')
+    return rows, errors
+
+
 def _median(results, key):
     return statistics.median(result[key] for result in results)
+
+
+def run_task(task, seeds, params=(), root=None, parallel=1, steps=None, suite_tasks=None,
+             results_dir=None, collect_only=False):
+    """The `--mode=learning` entry point: a resumable suite or a one-off timed benchmark."""
+    out_dir = results_dir or suite.RESULTS
+    if task == 'mujoco':
+        unknown = sorted(set(suite_tasks or ()) - set(MUJOCO))
+        if unknown:
+            raise ValueError(f'--suite_tasks: unknown MuJoCo task(s) {", ".join(unknown)}; '
+                             f'valid: {", ".join(MUJOCO)}')
+        root = os.path.expanduser(root or '~/agents_gin_benchmarks/mujoco')
+        return mujoco(seeds, root, parallel, steps or MUJOCO_STEPS, params, suite_tasks,
+                      out_dir, collect_only)
+    return benchmark(task, seeds, params)
