@@ -42,7 +42,7 @@ def test_reset_by_indices_resets_only_those():
     (np.array([[0.0], [1.5]], np.float32), 'is outside Box(-1.0, 1.0, (1,), float32)'),
 ])
 def test_invalid_actions_name_the_environment(actions, message):
-    batch = BatchEnv([mock(), mock()])
+    batch = BatchEnv([mock(), mock()], clip_actions=False)
     batch.reset()
     with pytest.raises(ValueError) as error:
         batch.step(actions)

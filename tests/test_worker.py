@@ -150,25 +150,6 @@ def test_close_twice_and_after_failure():
     worker.close()
 
 
-def test_restart_policy_truncates_counts_and_gives_up():
-    batch = BatchEnv([MockEnv, faulty(at=2, mode='kill')], num_workers=2, max_restarts=1,
-                     seed=0)
-    try:
-        batch.reset()
-        batch.step(np.zeros((2, 1), np.float32))
-        observ, reward, terminated, truncated, infos = batch.step(np.zeros((2, 1), np.float32))
-        np.testing.assert_array_equal(truncated, [False, True])
-        np.testing.assert_array_equal(reward, [1, 0])
-        assert infos[1] == {'worker_restarted': True} and batch.restarts == 1
-        np.testing.assert_array_equal(observ[1], [0, 0])  # The rebuilt env's first observation.
-        batch.reset([1])
-        batch.step(np.zeros((2, 1), np.float32))
-        with pytest.raises(EnvWorkerError, match=r'gave up after 1 worker restarts'):
-            batch.step(np.zeros((2, 1), np.float32))
-    finally:
-        batch.close()
-
-
 def test_no_orphans_when_the_parent_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time

@@ -19,6 +19,7 @@ class EnvWorkerError(RuntimeError):
         self.env_indices = tuple(env_indices)
         self.pid = pid
         self.command = command
+        self.summary = summary
         self.remote_type = remote_type
         self.remote_traceback = remote_traceback
         message = (f'{summary} [worker {worker_index}, envs {list(self.env_indices)}, '
@@ -29,23 +30,52 @@ class EnvWorkerError(RuntimeError):
 
 
 class EnvWorkerCrashed(EnvWorkerError):
-    """The worker process died; `exitcode` is negative for a signal."""
+    """The worker process died; `exitcode` is negative for a signal.
 
-    def __init__(self, worker_index, env_indices, pid, command, exitcode):
+    `remote_traceback` holds the Python stacks the child dumped on a fatal
+    signal (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL), when there are any.
+    """
+
+    def __init__(self, worker_index, env_indices, pid, command, exitcode,
+                 remote_traceback=None):
         self.exitcode = exitcode
         super().__init__(
             f'environment worker died: {describe_exit(exitcode)}',
-            worker_index, env_indices, pid, command)
+            worker_index, env_indices, pid, command, remote_traceback=remote_traceback)
 
 
 class EnvWorkerTimeout(EnvWorkerError, TimeoutError):
-    """The worker did not answer in time; it is never used again."""
+    """The worker did not answer in time; it is never used again.
 
-    def __init__(self, worker_index, env_indices, pid, command, timeout):
+    `remote_traceback` holds the child's Python stacks, asked for just before
+    it was stopped: where it hung.
+    """
+
+    def __init__(self, worker_index, env_indices, pid, command, timeout,
+                 remote_traceback=None):
         self.timeout = timeout
         super().__init__(
             f'environment worker did not answer within {timeout:g} s and was stopped',
-            worker_index, env_indices, pid, command)
+            worker_index, env_indices, pid, command, remote_traceback=remote_traceback)
+
+
+class RestartLimitExceeded(EnvWorkerError):
+    """A worker died or hung once more than `BatchEnv.max_restarts` allows.
+
+    Carries the last failure as `cause` (an `EnvWorkerCrashed` or
+    `EnvWorkerTimeout`); its exit code is `exitcode` (None after a timeout).
+    """
+
+    def __init__(self, cause, restarts, max_restarts):
+        self.cause = cause
+        self.exitcode = getattr(cause, 'exitcode', None)
+        self.restarts = restarts
+        self.max_restarts = max_restarts
+        super().__init__(
+            f'{cause.summary}; the restart limit was reached ({restarts} worker restarts so '
+            f'far, BatchEnv.max_restarts = {max_restarts})',
+            cause.worker_index, cause.env_indices, cause.pid, cause.command,
+            cause.remote_type, cause.remote_traceback)
 
 
 def describe_exit(exitcode):

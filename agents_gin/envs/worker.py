@@ -9,10 +9,15 @@ travel on the pipe.
 Every reply carries the sequence number of its request. The parent waits on the
 pipe and the process sentinel together, so a dead child is seen at once, and
 every wait has a timeout. A worker that died or timed out is stopped and never
-used again. This module keeps TensorFlow out of the child's imports.
+used again. A child that dies of a fatal signal (SIGSEGV, SIGABRT, ...) leaves
+its Python stacks in a small file that the parent reads into the error; a hung
+child is asked for its stacks (SIGUSR1) before it is stopped. This module keeps
+TensorFlow out of the child's imports.
 """
 
 import ctypes
+import faulthandler
+import importlib
 import itertools
 import mmap
 import os
@@ -49,8 +54,12 @@ class EnvWorker:
             process that already runs TensorFlow threads is unsafe.
           shared_memory: send observations through shared memory.
           start_timeout: seconds to import, parse gin and build the envs.
-          call_timeout: seconds for any later request.
-          close_timeout: seconds for each stage of close (ask, SIGTERM, SIGKILL).
+          call_timeout: seconds for any later request (step, reset, ...); a
+            worker that takes longer is stopped and raises EnvWorkerTimeout.
+          close_timeout: seconds for each stage of close (ask, then SIGTERM,
+            then SIGKILL), so close takes at most about 2 x close_timeout.
+            `close_workers` stops several workers in parallel within that bound.
+        All three are bindable in gin, e.g. `EnvWorker.call_timeout = 10.0`.
         """
         self.worker_index = worker_index
         self.env_indices = tuple(env_indices if env_indices is not None
@@ -63,15 +72,27 @@ class EnvWorker:
         context = get_context(start_method)
         self._conn, child_conn = context.Pipe()
         payload = cloudpickle.dumps(list(constructors))
+        # The child dumps its stacks here on a fatal signal; the parent keeps
+        # the descriptor and unlinks the name once the child has opened it.
+        self._fault_fd, fault_path = tempfile.mkstemp(prefix='agents_gin_fault_')
         self._process = context.Process(
-            target=_child_main, args=(child_conn, payload, gin.config_str()),
+            target=_child_main, args=(child_conn, payload, gin.config_str(), fault_path),
             name=f'env-worker-{worker_index}', daemon=True)
-        self._process.start()
+        try:
+            self._process.start()
+        except BaseException:
+            os.close(self._fault_fd)
+            os.unlink(fault_path)
+            raise
         child_conn.close()
         self.pid = self._process.pid
         self._finalizer = weakref.finalize(
-            self, _stop_process, self._process, self._conn, close_timeout)
-        self.spaces = self.receive(0, 'construct', start_timeout)
+            self, _stop_processes, [(self._process, self._conn, self._fault_fd)],
+            close_timeout)
+        try:
+            self.spaces = self.receive(0, 'construct', start_timeout)
+        finally:
+            os.unlink(fault_path)
         self.observation_space, self.action_space, _ = self.spaces[0]
         if shared_memory and getattr(self.observation_space, 'shape', None) is not None:
             self._attach_shared_memory()
@@ -122,10 +143,11 @@ class EnvWorker:
             self.pid, command, remote_type, remote_traceback)
 
     def raise_timeout(self, command, timeout):
-        """Stops a worker that did not answer in time and raises."""
+        """Stops a worker that did not answer in time and raises, with its stacks."""
+        stacks = self._dump_stacks()
         self._fail(f'no answer within {timeout:g} s during {command}')
         raise errors.EnvWorkerTimeout(
-            self.worker_index, self.env_indices, self.pid, command, timeout)
+            self.worker_index, self.env_indices, self.pid, command, timeout, stacks)
 
     def request(self, command, args=None, timeout=None):
         """Sends a request and waits for its reply."""
@@ -149,8 +171,7 @@ class EnvWorker:
 
     def close(self):
         """Stops the child within a bound; safe to call more than once."""
-        self._broken = self._broken or 'closed'
-        self._finalizer()
+        close_workers([self])
 
     def _attach_shared_memory(self):
         """Maps one file under /dev/shm in both processes, then unlinks it."""
@@ -174,11 +195,38 @@ class EnvWorker:
         self._finalizer()
 
     def _raise_crashed(self, command):
+        """Raises EnvWorkerCrashed with the exit status and any stacks the child dumped."""
         self._process.join(self._close_timeout)
         exitcode = self._process.exitcode
+        stacks = self._read_fault_file()
         self._fail(f'died: {errors.describe_exit(exitcode)}')
         raise errors.EnvWorkerCrashed(
-            self.worker_index, self.env_indices, self.pid, command, exitcode)
+            self.worker_index, self.env_indices, self.pid, command, exitcode, stacks)
+
+    def _read_fault_file(self):
+        """What the child's faulthandler wrote, or None."""
+        if not self._finalizer.alive:
+            return None  # Closed: the descriptor is gone.
+        text = os.pread(self._fault_fd, 1 << 16, 0).decode('utf-8', 'replace').strip()
+        return text or None
+
+    def _dump_stacks(self, wait=0.5):
+        """Asks a live child for its Python stacks (SIGUSR1); returns them or None."""
+        if not self._process.is_alive():
+            return self._read_fault_file()
+        try:
+            os.kill(self.pid, signal.SIGUSR1)
+        except OSError:
+            return None
+        deadline = time.monotonic() + wait
+        text = None
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            latest = self._read_fault_file()
+            if latest and latest == text:
+                break  # Nothing more arrived: the dump is complete.
+            text = latest
+        return text
 
 
 def receive_all(workers, sequences, command):
@@ -218,32 +266,73 @@ def receive_all(workers, sequences, command):
     return results
 
 
-def _stop_process(process, conn, timeout):
-    """Asks the child to close, then sends SIGTERM, then SIGKILL; each bounded."""
-    if process.is_alive():
-        try:
-            conn.send((0, 'close', None))
-        except (OSError, ValueError):
-            pass
-        process.join(timeout)
-    if process.is_alive():
+def close_workers(workers):
+    """Stops several workers in parallel: at most about 2 x close_timeout in all.
+
+    Each stage (ask to close, SIGTERM, SIGKILL) goes to every remaining worker
+    at once and shares one deadline, so N hung workers do not take N bounds.
+    Safe to call more than once and on workers already stopped.
+    """
+    entries, timeout = [], 0.0
+    for worker in workers:
+        worker._broken = worker._broken or 'closed'
+        detached = worker._finalizer.detach()  # None once stopped.
+        if detached is not None:
+            entries.extend(detached[2][0])
+            timeout = max(timeout, worker._close_timeout)
+    _stop_processes(entries, timeout)
+
+
+def _stop_processes(entries, timeout):
+    """Asks each child to close, then SIGTERMs, then SIGKILLs the rest; stages in parallel.
+
+    Args:
+      entries: (process, connection, fault file descriptor) per worker.
+      timeout: seconds each of the first two stages waits for all children.
+    """
+    remaining = [process for process, _, _ in entries if process.is_alive()]
+    for process, conn, _ in entries:
+        if process in remaining:
+            try:
+                conn.send((0, 'close', None))
+            except (OSError, ValueError):
+                pass
+    remaining = _join_all(remaining, timeout)
+    for process in remaining:
         process.terminate()
-        process.join(timeout)
-    if process.is_alive():
+    remaining = _join_all(remaining, timeout)
+    for process in remaining:
         process.kill()
+    for process in remaining:
         process.join()
-    conn.close()
+    for _, conn, fault_fd in entries:
+        conn.close()
+        os.close(fault_fd)
+
+
+def _join_all(processes, timeout):
+    """Waits until all `processes` exit or `timeout` passes; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    alive = [process for process in processes if process.is_alive()]
+    while alive:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        mp_connection.wait([process.sentinel for process in alive], remaining)
+        alive = [process for process in alive if process.is_alive()]
+    return alive
 
 
 # ----------------------------------------------------------------------------
 # The child side.
 
 
-def _child_main(conn, payload, gin_text):
+def _child_main(conn, payload, gin_text, fault_path):
     """Builds the environments and serves requests until close or parent death."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business.
     _die_with_parent()
     try:
+        _watch_faults(fault_path)
         _load_gin(gin_text)
         envs = [constructor() for constructor in cloudpickle.loads(payload)]
         conn.send((0, 'ok', [(env.observation_space, env.action_space, env_name(env))
@@ -342,20 +431,61 @@ def _send_error(conn, sequence, error):
         pass
 
 
+_FAULT_FILE = []  # Keeps the child's fault file open for faulthandler.
+
+
+def _watch_faults(path):
+    """Dumps all Python stacks to `path` on a fatal signal or on SIGUSR1."""
+    fault_file = open(path, 'w')  # noqa: SIM115 -- must stay open for the process's life.
+    _FAULT_FILE.append(fault_file)
+    faulthandler.enable(fault_file, all_threads=True)
+    faulthandler.register(signal.SIGUSR1, fault_file, all_threads=True)
+
+
 def _load_gin(gin_text):
     """Adopts the parent's gin config, minus the imports of TensorFlow-side modules.
 
     The parent parsed the config strictly already. The child registers only the
     environment-side configurables, so it skips bindings of the others (PPO,
     networks) rather than importing TensorFlow, which makes a worker start in
-    about a second instead of twenty.
+    about a second instead of twenty. Every other `import` line must work here
+    too: gin's lenient parse would skip a failing one silently and leave the
+    worker without the configurables it brings, so it is imported first and a
+    failure stops the worker's start naming the module.
     """
     import agents_gin.envs  # noqa: F401 -- registers the env configurables.
 
-    kept = [line for line in gin_text.splitlines() if not _is_learner_import(line)]
+    kept = []
+    for line in gin_text.splitlines():
+        if _is_learner_import(line):
+            continue
+        module = _imported_module(line)
+        if module is not None:
+            _import_for_gin(module)
+        kept.append(line)
     gin.clear_config()
     gin.parse_config('\n'.join(kept), skip_unknown=True)
     gin.finalize()
+
+
+def _import_for_gin(module):
+    """Imports a module named by a gin `import` line; a failure names the module."""
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # noqa: BLE001 -- any failure of the import counts.
+        raise ImportError(
+            f"The gin config's `import {module}` failed in the environment worker process "
+            f'(it may be importable only in the parent): {type(error).__name__}: {error}'
+        ) from error
+
+
+def _imported_module(line):
+    """The module of a gin `import a.b` or `import a.b as a2` line, else None."""
+    words = line.split()
+    if len(words) not in (2, 4) or words[0] != 'import' or (len(words) == 4 and
+                                                            words[2] != 'as'):
+        return None
+    return words[1]
 
 
 def _is_learner_import(line):
@@ -363,11 +493,9 @@ def _is_learner_import(line):
 
     gin writes imports as `import a.b` or, in config_str(), `import a.b as a2`.
     """
-    words = line.split()
-    if len(words) not in (2, 4) or words[0] != 'import' or (len(words) == 4 and
-                                                            words[2] != 'as'):
+    module = _imported_module(line)
+    if module is None:
         return False
-    module = words[1]
     if module.startswith('tensorflow') or module.startswith('launch'):
         return True
     return module.startswith('agents_gin') and not module.startswith('agents_gin.envs')
