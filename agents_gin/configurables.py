@@ -10,6 +10,7 @@ import agents_gin.algorithms.paac  # noqa: F401
 import agents_gin.algorithms.ppo  # noqa: F401
 import agents_gin.algorithms.simple_agents  # noqa: F401
 import agents_gin.envs  # noqa: F401
+import agents_gin.envs.envpool_env  # noqa: F401 -- imports envpool only when built.
 import agents_gin.envs.in_graph  # noqa: F401
 import agents_gin.experiment  # noqa: F401
 import agents_gin.loop  # noqa: F401
