@@ -62,9 +62,13 @@ def test_streaming_normalize_matches_numpy():
     np.testing.assert_allclose(normalizer.transform(sample).numpy(), expected, rtol=1e-4)
 
 
-def test_streaming_normalize_clips_and_starts_as_identity():
+def test_streaming_normalize_is_unclipped_identity_until_it_has_statistics():
     normalizer = StreamingNormalize((), center=False, clip=2.0)
-    np.testing.assert_allclose(normalizer.transform([0.5, -7.0]).numpy(), [0.5, -2.0])
+    # Raw values are not in units of std: the original never clipped them at +-clip.
+    np.testing.assert_allclose(normalizer.transform([0.5, -7.0]).numpy(), [0.5, -7.0])
+    normalizer.update(tf.constant([1.0, -1.0]))  # Sample std sqrt(2).
+    np.testing.assert_allclose(normalizer.transform([0.5, -7.0]).numpy(),
+                               [0.5 / np.sqrt(2), -2.0], rtol=1e-5)
 
 
 def numpy_gaussian_log_prob(x, mean, std):
@@ -133,6 +137,23 @@ def test_objectives_match_their_formulas():
     penalty = KLPenalty(target=0.01, cutoff_factor=1.5, cutoff_coef=1000, init_penalty=2.0)
     expected = -(ratio * [1, 1, -2]).mean() + 2.0 * 0.02 + 1000 * (0.02 - 0.015) ** 2
     assert penalty(log_ratio, advantage, kl).numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_kl_cutoff_applies_per_episode_as_in_batch_ppo():
+    # Episode 7 (two steps, mean KL 0.04) is past the cutoff 0.02; episode 3 (0.001) is not.
+    # The minibatch mean (0.027) is past it too, but the cutoff is a mean over episodes.
+    log_ratio, advantage = tf.zeros(3), tf.zeros(3)
+    kl = tf.constant([0.03, 0.001, 0.05])
+    segments = tf.constant([7, 3, 7])
+    penalty = KLPenalty(target=0.01, cutoff_factor=2.0, cutoff_coef=1000, init_penalty=0.5)
+    mean_kl = (0.03 + 0.001 + 0.05) / 3
+    expected = 0.5 * mean_kl + 1000 * ((0.04 - 0.02) ** 2 + 0.0) / 2
+    assert penalty(log_ratio, advantage, kl, segments).numpy() == pytest.approx(expected,
+                                                                                rel=1e-5)
+    # Below the threshold in every episode: no cutoff at all, though one step is above it.
+    kl = tf.constant([0.03, 0.001, 0.0])
+    assert penalty(log_ratio, advantage, kl, segments).numpy() == pytest.approx(
+        0.5 * 0.031 / 3, rel=1e-5)
 
 
 def test_memory_holds_episodes_of_varied_lengths():

@@ -3,12 +3,18 @@
 import gin
 import tensorflow as tf
 
+from agents_gin import checks
+
 
 @gin.configurable(denylist=['shape', 'center', 'clip', 'name'])
 class StreamingNormalize(tf.Module):
     """Running mean and variance (parallel Welford) of batches; transform with clipping."""
 
     def __init__(self, shape, center=True, scale=True, clip=10.0, name='normalize'):
+        """Statistics of `shape`; `clip` None or > 0 (in standard deviations)."""
+        checks.choice('StreamingNormalize.scale', scale, (True, False))
+        clip = checks.number(f'StreamingNormalize({name}).clip', clip, low=0, low_open=True,
+                             optional=True)
         super().__init__(name=name)
         self._center, self._scale, self.clip = center, scale, clip
         self.count = tf.Variable(0.0, trainable=False, dtype=tf.float64, name='count')
@@ -41,8 +47,14 @@ class StreamingNormalize(tf.Module):
         return tf.where(self.count > 1, tf.sqrt(variance), tf.ones_like(variance))
 
     def transform(self, value):
-        """Centers, scales and clips `value` with the statistics of the last update."""
+        """Centers, scales and clips `value` with the statistics of the last update.
+
+        Before the first update there are no statistics: the value passes through
+        unclipped, since raw values are not in units of standard deviations (the
+        original updated its filter on every step, so it never clipped raw values).
+        """
         value = (tf.cast(value, tf.float32) - self.offset) * self.scale
         if self.clip:
-            value = tf.clip_by_value(value, -self.clip, self.clip)
+            value = tf.where(self.count > 0, tf.clip_by_value(value, -self.clip, self.clip),
+                             value)
         return value

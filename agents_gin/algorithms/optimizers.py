@@ -1,7 +1,16 @@
-"""Adam and RMSProp as tf.Modules: graph-friendly and checkpointed with the run."""
+"""Adam and RMSProp as tf.Modules: graph-friendly and checkpointed with the run.
+
+Hand-written rather than Keras's so that they are plain tf.Modules (checkpointed
+with the agent, no Keras 3 layer tracking) and take the learning rate as a
+tensor on each call (the schedule lives in the graph). tests/test_optimizers.py
+checks them step by step against tf.keras.optimizers.Adam and RMSprop and
+against TF1's RMSPropOptimizer (PAAC's original) with the same settings.
+"""
 
 import gin
 import tensorflow as tf
+
+from agents_gin import checks
 
 
 @gin.configurable(denylist=['variables'])
@@ -9,6 +18,10 @@ class Adam(tf.Module):
     """Adam with bias correction; one slot pair per variable."""
 
     def __init__(self, variables, beta1=0.9, beta2=0.999, epsilon=1e-5):
+        """Slots for `variables`; Keras's defaults except epsilon (1e-5, as CleanRL)."""
+        beta1 = checks.number('Adam.beta1', beta1, 0, 1, high_open=True)
+        beta2 = checks.number('Adam.beta2', beta2, 0, 1, high_open=True)
+        epsilon = checks.number('Adam.epsilon', epsilon, low=0, low_open=True)
         super().__init__(name='adam')
         self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
         self.steps = tf.Variable(0.0, trainable=False, name='steps')
@@ -30,12 +43,22 @@ class Adam(tf.Module):
 
 @gin.configurable(denylist=['variables'])
 class RMSProp(tf.Module):
-    """RMSProp as in PAAC: decay 0.99, epsilon 0.1 inside the square root."""
+    """RMSProp as in PAAC: decay 0.99, epsilon 0.1 inside the square root, no momentum.
 
-    def __init__(self, variables, decay=0.99, epsilon=0.1):
+    The mean square starts at `initial_mean_square`: 0 as Keras's RMSprop (the
+    first steps are large, lr * g / sqrt((1 - decay) g^2 + eps)), or 1.0 as TF1's
+    RMSPropOptimizer that PAAC's original used (the first steps are small).
+    """
+
+    def __init__(self, variables, decay=0.99, epsilon=0.1, initial_mean_square=0.0):
+        """Slots for `variables`."""
+        decay = checks.number('RMSProp.decay', decay, 0, 1, high_open=True)
+        epsilon = checks.number('RMSProp.epsilon', epsilon, low=0, low_open=True)
+        initial = checks.number('RMSProp.initial_mean_square', initial_mean_square, low=0)
         super().__init__(name='rmsprop')
         self.decay, self.epsilon = decay, epsilon
-        self.mean_square = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.mean_square = [tf.Variable(tf.fill(tf.shape(v), initial), trainable=False)
+                            for v in variables]
 
     def apply(self, gradients, variables, learning_rate):
         """Takes one step along `gradients`."""

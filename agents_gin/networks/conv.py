@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
+from agents_gin import checks
 from agents_gin.networks.distributions import Categorical
 from agents_gin.networks.layers import Dense
 
@@ -36,6 +37,15 @@ class ConvCategorical(tf.Module):
 
     def __init__(self, observation_space, action_space, conv_layers=((16, 8, 4), (32, 4, 2)),
                  hidden=256, frames_first=True, seed=0):
+        """Conv stack, hidden units, and whether frames come first ([4, 84, 84])."""
+        if (not isinstance(conv_layers, (tuple, list)) or not conv_layers or not all(
+                isinstance(layer, (tuple, list)) and len(layer) == 3 for layer in conv_layers)):
+            checks.fail('ConvCategorical.conv_layers', conv_layers,
+                        'a non-empty tuple of (filters, size, stride) triples')
+        for layer in conv_layers:
+            checks.layers('ConvCategorical.conv_layers', layer)
+        checks.integer('ConvCategorical.hidden', hidden, minimum=1)
+        checks.choice('ConvCategorical.frames_first', frames_first, (True, False))
         super().__init__(name='conv_categorical')
         shape = tuple(observation_space.shape)
         if not isinstance(observation_space, gym.spaces.Box) or len(shape) != 3:

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 import tensorflow as tf
 
+from agents_gin import checks
 from agents_gin.networks.distributions import Categorical, DiagGaussian
 from agents_gin.networks.layers import MLP, Dense
 
@@ -18,7 +19,17 @@ for _activation in (tf.nn.relu, tf.nn.tanh, tf.nn.elu, tf.nn.swish):
     gin.external_configurable(_activation, module='tf.nn')
 
 
+def _check_gaussian(network, policy_layers, value_layers, mean_scale, init_std, min_std):
+    """Validates the bindings of a Gaussian-policy network."""
+    checks.layers(f'{network}.policy_layers', policy_layers)
+    checks.layers(f'{network}.value_layers', value_layers)
+    checks.number(f'{network}.mean_scale', mean_scale, low=0, low_open=True)
+    checks.number(f'{network}.init_std', init_std, low=0, low_open=True)
+    checks.number(f'{network}.min_std', min_std, low=0)
+
+
 def _check_spaces(network, observation_space, action_space, wanted, other):
+    """Refuses observation and action spaces the network cannot take."""
     if not isinstance(observation_space, gym.spaces.Box):
         raise ValueError(f'{network} takes Box observations, got {observation_space}; flatten '
                          'it with gymnasium.wrappers.FlattenObservation in make_env.wrappers')
@@ -72,6 +83,9 @@ class FeedForwardGaussian(_FeedForward, _GaussianHead):
     def __init__(self, observation_space, action_space, policy_layers=(200, 100),
                  value_layers=(200, 100), activation=tf.nn.relu, mean_scale=0.1,
                  init_std=0.35, min_std=1e-4, seed=0):
+        """Layers sizes, activation, mean output scale, initial and least std."""
+        _check_gaussian('FeedForwardGaussian', policy_layers, value_layers, mean_scale,
+                        init_std, min_std)
         _check_spaces('FeedForwardGaussian', observation_space, action_space, gym.spaces.Box,
                       'FeedForwardCategorical')
         super().__init__(observation_space, value_layers, activation, seed, 'gaussian')
@@ -90,6 +104,10 @@ class FeedForwardCategorical(_FeedForward):
 
     def __init__(self, observation_space, action_space, policy_layers=(200, 100),
                  value_layers=(200, 100), activation=tf.nn.relu, logits_scale=0.1, seed=0):
+        """Layers sizes, activation, and the initial scale of the logits layer."""
+        checks.layers('FeedForwardCategorical.policy_layers', policy_layers)
+        checks.layers('FeedForwardCategorical.value_layers', value_layers)
+        checks.number('FeedForwardCategorical.logits_scale', logits_scale, low=0, low_open=True)
         _check_spaces('FeedForwardCategorical', observation_space, action_space,
                       gym.spaces.Discrete, 'FeedForwardGaussian')
         super().__init__(observation_space, value_layers, activation, seed, 'categorical')

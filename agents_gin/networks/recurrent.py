@@ -9,7 +9,13 @@ import gin
 import gymnasium as gym
 import tensorflow as tf
 
-from agents_gin.networks.feed_forward import _check_spaces, _FeedForward, _GaussianHead
+from agents_gin import checks
+from agents_gin.networks.feed_forward import (
+    _check_gaussian,
+    _check_spaces,
+    _FeedForward,
+    _GaussianHead,
+)
 from agents_gin.networks.layers import MLP, Dense
 
 
@@ -36,6 +42,11 @@ class RecurrentGaussian(_FeedForward, _GaussianHead):
     def __init__(self, observation_space, action_space, policy_layers=(200, 100),
                  value_layers=(200, 100), activation=tf.nn.relu, mean_scale=0.1,
                  init_std=0.35, min_std=1e-4, seed=0):
+        """Layer sizes (the last is the GRU's), activation, mean scale, initial and least std."""
+        _check_gaussian('RecurrentGaussian', policy_layers, value_layers, mean_scale, init_std,
+                        min_std)
+        checks.relation(len(policy_layers) >= 1, 'RecurrentGaussian.policy_layers = () is '
+                        'invalid: expected at least one size (the last is the GRU\'s units).')
         _check_spaces('RecurrentGaussian', observation_space, action_space, gym.spaces.Box,
                       'FeedForwardCategorical')
         super().__init__(observation_space, value_layers, activation, seed, 'recurrent')
