@@ -134,3 +134,48 @@ def test_reseed_repeats_the_initial_states():
     assert not np.array_equal(batch.reset(), first)  # The streams continue.
     batch.reseed(5)
     np.testing.assert_array_equal(batch.reset(), first)
+
+
+def echo_action_env():
+    """An env whose observation is the action it was stepped with, in an uneven Box."""
+    class EchoActionEnv(gym.Env):
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        action_space = gym.spaces.Box(np.array([-1.0, -2.0], np.float32),
+                                      np.array([1.0, 0.5], np.float32))
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros(2, np.float32), {}
+
+        def step(self, action):
+            return np.asarray(action, np.float32), 0.0, False, False, {}
+
+    return EchoActionEnv
+
+
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_actions_outside_the_box_are_clipped_for_stepping_only(num_workers):
+    batch = BatchEnv([echo_action_env()] * 3, num_workers=num_workers)
+    try:
+        batch.reset()
+        actions = np.array([[5.0, -5.0], [-0.5, 0.7], [0.2, -1.0]], np.float32)
+        sampled = actions.copy()
+        observ, *_ = batch.step(actions)
+        space = batch.action_space
+        np.testing.assert_array_equal(observ, np.clip(sampled, space.low, space.high))
+        np.testing.assert_array_equal(actions, sampled)  # The agent keeps its sample.
+        with pytest.raises(ValueError, match=r'environment 2 of 3 \(EchoActionEnv\): '
+                           r'\[0.0, nan\] is not finite'):
+            batch.step(np.array([[5.0, 0.0], [0.0, 0.0], [0.0, np.nan]], np.float32))
+    finally:
+        batch.close()
+
+
+def test_clipping_can_be_turned_off_in_gin():
+    gin.parse_config('BatchEnv.clip_actions = False')
+    batch = BatchEnv([echo_action_env()] * 2)
+    batch.reset()
+    with pytest.raises(ValueError) as error:
+        batch.step(np.array([[0.0, 0.0], [0.0, 0.6]], np.float32))
+    assert str(error.value) == (
+        'Invalid action for environment 1 of 2 (EchoActionEnv): [0.0, 0.6000000238418579] is '
+        'outside Box([-1. -2.], [1.  0.5], (2,), float32) (BatchEnv.clip_actions is False)')

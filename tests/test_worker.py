@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import gin
 import numpy as np
@@ -148,6 +149,41 @@ def test_close_twice_and_after_failure():
         worker.request('step', ZERO)
     worker.close()
     worker.close()
+
+
+def test_gin_import_that_fails_in_the_worker_stops_its_start_naming_the_module():
+    # Importable in this process only: it exists in sys.modules, not on disk.
+    sys.modules['parent_only_envs'] = types.ModuleType('parent_only_envs')
+    try:
+        gin.parse_config('import parent_only_envs')
+        with pytest.raises(EnvWorkerError) as error:
+            EnvWorker([MockEnv], worker_index=1, env_indices=[4])
+    finally:
+        del sys.modules['parent_only_envs']
+    message = str(error.value)
+    assert message.startswith(
+        "ImportError: The gin config's `import parent_only_envs` failed in the environment "
+        'worker process (it may be importable only in the parent): ModuleNotFoundError: '
+        "No module named 'parent_only_envs' [worker 1, envs [4], pid ")
+    assert 'during construct]' in message and 'traceback in the worker' in message
+
+
+def test_close_stops_hung_workers_in_parallel_within_one_bound():
+    gin.bind_parameter('EnvWorker.close_timeout', 0.5)
+    batch = BatchEnv([faulty(at=1, mode='hang_hard')] * 4, num_workers=4)
+    workers = list(batch._workers)
+    batch.reset()
+    for worker in workers:
+        worker.send('step', ZERO)
+    time.sleep(0.5)  # Let them enter the hang, ignoring SIGTERM.
+    start = time.monotonic()
+    batch.close()
+    elapsed = time.monotonic() - start
+    # One worker's bound is ask (0.5 s) + SIGTERM (0.5 s) + SIGKILL; one after
+    # another, four would take at least 4 s.
+    assert elapsed < 2 * (2 * 0.5), elapsed
+    assert [worker.exitcode for worker in workers] == [-signal.SIGKILL] * 4
+    batch.close()
 
 
 def test_no_orphans_when_the_parent_is_killed(tmp_path):
