@@ -1,4 +1,8 @@
-"""Two agents for tests and benchmarks: uniform random, and a fixed random MLP."""
+"""Two agents for tests and benchmarks: uniform random, and a fixed random MLP.
+
+Both follow the agent protocol (`interface.Agent`) through `NoLearning`, so
+`train.algorithm = @RandomAgent` runs the whole loop with them.
+"""
 
 import gin
 import gymnasium as gym
@@ -7,12 +11,17 @@ import tensorflow as tf
 
 from agents_gin.algorithms.interface import NoLearning
 
+# The framework passes these, as for every algorithm.
+_FRAMEWORK = ['observation_space', 'action_space', 'num_envs', 'total_steps', 'seed']
 
-@gin.configurable
+
+@gin.configurable(denylist=_FRAMEWORK)
 class RandomAgent(NoLearning):
     """Uniform actions inside a bounded Box or a Discrete space; normal for unbounded."""
 
-    def __init__(self, action_space, seed=0):
+    def __init__(self, observation_space, action_space, num_envs=None, total_steps=None,
+                 seed=0):
+        """Called like any algorithm; only the action space and the seed matter."""
         super().__init__(name='random_agent')
         self.action_space = action_space
         self.generator = tf.random.Generator.from_seed(seed)
@@ -29,11 +38,13 @@ class RandomAgent(NoLearning):
         return self.generator.normal(shape)
 
 
-@gin.configurable
+@gin.configurable(denylist=_FRAMEWORK)
 class MLPAgent(NoLearning):
     """A random-weight tanh MLP policy with Gaussian noise: the cost of a real policy."""
 
-    def __init__(self, observation_space, action_space, hidden=(64, 64), seed=0):
+    def __init__(self, observation_space, action_space, num_envs=None, total_steps=None,
+                 seed=0, hidden=(64, 64)):
+        """Called like any algorithm; `hidden` are the layer sizes."""
         super().__init__(name='mlp_agent')
         if not isinstance(action_space, gym.spaces.Box):
             raise ValueError(f'MLPAgent needs a Box action space, got {action_space}')

@@ -1,0 +1,94 @@
+"""Checkpoints of a run: atomic saves, leftovers swept, a damaged latest one skipped.
+
+TF's CheckpointManager writes each checkpoint to a temporary name and renames
+it, so a save cut short leaves a `*_temp*` folder (removed at start) and the
+previous checkpoints intact. A checkpoint can still be damaged afterwards (a
+full disk, a truncated copy): restoring reads every tensor first, and one that
+does not load is moved to `checkpoints/damaged/` with a warning naming it, and
+the next older one is tried.
+"""
+
+import glob
+import os
+import shutil
+
+import tensorflow as tf
+from absl import logging
+
+
+class CheckpointNotLoadable(RuntimeError):
+    """No checkpoint of the run loads; the message names each and why."""
+
+
+def restore_latest(checkpoint, folder, max_to_keep):
+    """Restores the newest checkpoint in `folder` that loads into `checkpoint`.
+
+    Sweeps leftovers of interrupted saves first. Returns the restored path (None
+    for a new run) and the CheckpointManager to save with; damaged checkpoints
+    are no longer on its list.
+    """
+    remove_temporary_checkpoints(folder)
+    manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep)
+    failures = []
+    for path in reversed(manager.checkpoints):
+        try:
+            _read_every_tensor(path)
+            # A checkpoint that reads but does not match the objects is a wrong
+            # config, not damage: the error stops the run, naming the mismatch.
+            status = checkpoint.restore(path)
+        except (tf.errors.OpError, ValueError, IndexError, KeyError) as error:
+            logging.warning('Checkpoint %s does not load (%s); trying the previous one.', path,
+                            _first_line(error))
+            failures.append((path, error))
+            continue
+        status.assert_existing_objects_matched()
+        if failures:
+            _set_aside(failures, folder, manager.checkpoints, path)
+            manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep)
+        return path, manager
+    if failures:
+        raise CheckpointNotLoadable('No checkpoint loads: ' + '; '.join(
+            f'{path}: {_first_line(error)}' for path, error in failures))
+    return None, manager
+
+
+def remove_temporary_checkpoints(folder):
+    """Removes `*_temp*` leftovers of a save that a crash interrupted."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if '_temp' in name:
+            path = os.path.join(folder, name)
+            logging.warning('Removing leftover temporary checkpoint %s', path)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def _read_every_tensor(path):
+    """Reads all values of the checkpoint, so that damage shows now rather than mid-run.
+
+    (Values of objects created later, such as optimizer slots, are restored
+    lazily, when they are first used.)
+    """
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+        reader.get_tensor(name)
+
+
+def _set_aside(failures, folder, listed, restored):
+    """Moves damaged checkpoints' files to damaged/ and takes them off the folder's list."""
+    damaged = os.path.join(folder, 'damaged')
+    os.makedirs(damaged, exist_ok=True)
+    for path, _ in failures:
+        for name in glob.glob(glob.escape(path) + '.*'):
+            os.replace(name, os.path.join(damaged, os.path.basename(name)))
+        logging.warning('Moved the damaged checkpoint %s to %s; resuming from %s.', path,
+                        damaged, restored)
+    bad = {path for path, _ in failures}
+    kept = [path for path in listed if path not in bad]
+    tf.compat.v1.train.update_checkpoint_state(folder, restored, kept)
+
+
+def _first_line(error):
+    """The first line of an error's message (TF's messages run long)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
