@@ -1,61 +1,205 @@
-"""A local sweep end to end: 2 settings x 2 seeds, summary, and a second run that resumes."""
+"""Local sweeps as a user runs them: from their own folder, with relative paths, failing runs."""
 
 import csv
+import glob
+import json
 import os
+import subprocess
+import sys
 
-from agents_gin import sweep
+import numpy as np
+import pytest
+
+from agents_gin import sweep, sweep_hparams, sweep_space
 from launch.sweep import parse_grid
 
-TINY = ['train.num_envs = 2', 'train.eval_episodes = 1', 'PPO.update_every = 2',
-        'PPO.update_epochs = 1', 'Loop.chunk_steps = 100', 'Loop.eval_every = 400',
-        'Loop.total_steps = 400', 'make_env.max_episode_steps = 100', 'PPO.max_length = 100']
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A user's gin file: a shipped config (found on the configs/ search path) made tiny.
+TINY_GIN = """include 'ppo_pendulum.gin'
+train.num_envs = 2
+train.eval_episodes = 1
+PPO.update_every = 2
+PPO.update_epochs = 1
+Loop.chunk_steps = 100
+Loop.eval_every = 400
+Loop.total_steps = 800
+make_env.max_episode_steps = 100
+PPO.max_length = 100
+"""
 
 
-def test_grid_and_names():
-    grid = parse_grid(['PPO.discount=[0.9, 0.95]', "make_env.env_id=['Pendulum-v1']"])
-    assert grid == {'PPO.discount': [0.9, 0.95], 'make_env.env_id': ['Pendulum-v1']}
-    settings = sweep.grid_settings(grid)
+def test_grid_syntax_parses_lists_and_distributions():
+    grid = parse_grid(['PPO.discount=[0.9, 0.95]', "make_env.env_id='Pendulum-v1'",
+                       'PPO.learning_rate=loguniform(1e-4, 1e-2)', 'PPO.x = randint(1, 4)'])
+    assert grid == {'PPO.discount': [0.9, 0.95], 'make_env.env_id': ['Pendulum-v1'],
+                    'PPO.learning_rate': sweep_space.Distribution('loguniform', (1e-4, 1e-2)),
+                    'PPO.x': sweep_space.Distribution('randint', (1, 4))}
+    settings = sweep.grid_settings({'PPO.discount': [0.9, 0.95], 'make_env.env_id': ['P-v1']})
     assert [sweep.setting_name(s) for s in settings] == [
-        'PPO.discount=0.9,make_env.env_id=Pendulum-v1',
-        'PPO.discount=0.95,make_env.env_id=Pendulum-v1']
-    assert len(sweep.random_settings({'a': [1, 2, 3], 'b': [4, 5]}, 4)) == 4
+        'PPO.discount=0.9,make_env.env_id=P-v1', 'PPO.discount=0.95,make_env.env_id=P-v1']
 
 
-def test_local_sweep_runs_summarizes_and_resumes_only_what_is_missing(tmp_path):
+@pytest.mark.parametrize('text, message', [
+    ('uniform(1, 1)', 'uniform(1, 1): low must be below high'),
+    ('loguniform(0, 1)', 'loguniform(0, 1): low must be a number > 0'),
+    ('randint(0.5, 3)', 'randint(0.5, 3): both bounds must be integers'),
+    ('choice([])', 'choice([]): give a non-empty list'),
+    ('normal(0, 1)', "'normal(0, 1)' is neither a Python literal nor a distribution"),
+    ('[0.9, 0.95', "'[0.9, 0.95' is neither a Python literal nor a distribution"),
+])
+def test_bad_values_name_what_is_wrong(text, message):
+    with pytest.raises(ValueError) as error:
+        sweep_space.parse_values(text)
+    assert str(error.value).startswith(message)
+
+
+def test_a_grid_refuses_a_distribution():
+    with pytest.raises(ValueError, match=r"^PPO.lr=uniform\(0.1, 0.2\) is a distribution: a "
+                       r'grid needs a list of values; use random search \(--search=random\)'):
+        sweep.run_sweep(['ppo_pendulum.gin'], {'PPO.lr': sweep_space.uniform(0.1, 0.2)}, [0],
+                        'unused')
+
+
+def test_random_search_is_seeded_and_stays_in_range():
+    space = {'a': sweep_space.loguniform(1e-4, 1e-2), 'b': sweep_space.uniform(-1.0, 1.0),
+             'c': sweep_space.randint(3, 6), 'd': sweep_space.choice(['x', 'y']),
+             'e': [10, 20]}
+    settings = sweep_space.random_settings(space, 400, seed=7)
+    assert settings == sweep_space.random_settings(space, 400, seed=7)
+    assert settings != sweep_space.random_settings(space, 400, seed=8)
+    assert [name for name, _ in settings[0]] == ['a', 'b', 'c', 'd', 'e']
+    values = {name: np.array([dict(s)[name] for s in settings]) for name in space}
+    assert values['a'].min() >= 1e-4 and values['a'].max() <= 1e-2
+    # Log-uniform: each decade holds about half; a uniform draw would put 90% in the upper one.
+    assert 0.4 < np.mean(values['a'] < 1e-3) < 0.6
+    assert values['b'].min() >= -1 and values['b'].max() <= 1 and abs(values['b'].mean()) < 0.15
+    assert set(values['c']) == {3, 4, 5}  # randint excludes its upper bound.
+    assert set(values['d']) == {'x', 'y'} and set(values['e']) == {10, 20}
+    assert all(float(f'{v:.4g}') == v for v in values['a'])  # Readable folder names.
+    # Lists alone: every distinct setting at most once.
+    assert sweep_space.random_settings({'e': [10, 20]}, 5) in ([[('e', 10)], [('e', 20)]],
+                                                               [[('e', 20)], [('e', 10)]])
+    with pytest.raises(ValueError, match=r'^num_samples must be a positive integer, got None$'):
+        sweep_space.random_settings(space, None)
+
+
+@pytest.fixture
+def user_folder(tmp_path, monkeypatch):
+    """A user's folder outside the repository holding a tiny gin file; the cwd for the test."""
+    folder = tmp_path / 'user'
+    folder.mkdir()
+    (folder / 'tiny.gin').write_text(TINY_GIN)
+    monkeypatch.chdir(folder)
+    return str(folder)
+
+
+def test_a_missing_gin_file_fails_before_anything_starts(user_folder):
+    with pytest.raises(ValueError) as error:
+        sweep.run_sweep(['nope.gin'], {}, [0], 'sweeps/x')
+    assert str(error.value) == (f"gin file not found: 'nope.gin' (looked in {user_folder} and "
+                                f"{os.path.join(REPO, 'configs')})")
+    assert not os.path.exists('sweeps')
+
+
+def test_sweep_from_the_users_folder_with_relative_paths(user_folder):
     grid = {'PPO.discount': [0.9, 0.95]}
-    root = str(tmp_path / 'sweep')
-    rows = sweep.run_sweep(['configs/ppo_pendulum.gin'], grid, [0, 1], root, workers=2,
-                           extra_params=TINY)
-    assert [row['setting'] for row in rows] == ['PPO.discount=0.9', 'PPO.discount=0.95']
-    assert all(row['finished'] == 2 and row['mean_return'] < 0 for row in rows)
+    rows = sweep.run_sweep(['tiny.gin'], grid, [0, 1], 'sweeps/discount', workers=2)
+    root = os.path.join(user_folder, 'sweeps', 'discount')
+    assert not os.path.exists(os.path.join(REPO, 'sweeps'))
+    assert [(row['setting'], row['seed'], row['status']) for row in rows] == [
+        ('PPO.discount=0.9', 0, 'finished'), ('PPO.discount=0.9', 1, 'finished'),
+        ('PPO.discount=0.95', 0, 'finished'), ('PPO.discount=0.95', 1, 'finished')]
+    for row in rows:
+        run = os.path.join(root, row['setting'], f'seed{row["seed"]}-tiny')
+        assert row['run_dir'] == run and row['log'] == os.path.join(root, row['setting'],
+                                                                    f'seed{row["seed"]}.log')
+        with open(os.path.join(run, 'metrics.jsonl')) as file:
+            last = [json.loads(line) for line in file][-1]
+        assert row['eval_return'] == last['eval_return'] and row['env_steps'] == 800
+        assert row['steps_per_second'] == round(800 / last['seconds'], 1)
+        assert row['error'] == '' and row['attempts'] == 1
+        command = open(os.path.join(run, 'command')).read()
+        # The training process got absolute paths and ran in the user's folder.
+        assert f'--gin_file={user_folder}/tiny.gin' in command
+        assert f'--logdir={os.path.dirname(run)} ' in command
+        assert f'[sweep] cwd {user_folder}\n' in open(row['log']).read()
+        assert f"PPO.discount = {row['setting'].split('=')[1]}" in open(
+            os.path.join(run, 'config.gin')).read()
+    # The seeds differ, so the returns do (a sweep that ignored --seed would tie them).
+    assert rows[0]['eval_return'] != rows[1]['eval_return']
     with open(os.path.join(root, 'summary.csv')) as file:
-        assert len(list(csv.DictReader(file))) == 2
-    runs = {(d, s): sweep.run_directory(root, [('PPO.discount', d)], s, 'ppo_pendulum')
-            for d in (0.9, 0.95) for s in (0, 1)}
-    assert 'PPO.discount = 0.95' in open(os.path.join(runs[0.95, 1], 'config.gin')).read()
+        saved = list(csv.DictReader(file))
+    assert [(r['setting'], r['seed'], r['status'], float(r['eval_return'])) for r in saved] == [
+        (r['setting'], str(r['seed']), r['status'], r['eval_return']) for r in rows]
+    summary = sweep.summarize(rows)
+    assert [s['finished'] for s in summary] == [2, 2]
+    assert summary[1]['mean_return'] == pytest.approx(
+        np.mean([rows[2]['eval_return'], rows[3]['eval_return']]))
+    check_hparams(root, rows)
 
-    # Interrupt one run: it lost its completion mark; the others stay finished.
-    os.remove(os.path.join(runs[0.9, 1], 'finished.json'))
-    again = sweep.run_sweep(['configs/ppo_pendulum.gin'], grid, [0, 1], root, workers=2,
-                            extra_params=TINY)
-    assert again == rows
-    commands = {key: len(open(os.path.join(path, 'command')).read().splitlines())
-                for key, path in runs.items()}
-    assert commands == {(0.9, 0): 1, (0.9, 1): 2, (0.95, 0): 1, (0.95, 1): 1}
+    # One run lost its completion mark: only it runs again, and it resumes.
+    os.remove(os.path.join(rows[1]['run_dir'], 'finished.json'))
+    again = sweep.run_sweep(['tiny.gin'], grid, [0, 1], 'sweeps/discount', workers=2)
+    assert [row['attempts'] for row in again] == [1, 2, 1, 1]
+    assert [row['status'] for row in again] == ['finished'] * 4
+    commands = [len(open(os.path.join(row['run_dir'], 'command')).read().splitlines())
+                for row in again]
+    assert commands == [1, 2, 1, 1]
 
 
-def test_ray_backend_runs_trials_with_a_local_ray(tmp_path):
-    pytest = __import__('pytest')
-    pytest.importorskip('ray', reason="Ray is an optional extra: pip install -e '.[ray]'")
-    import ray
-    root = str(tmp_path / 'sweep')
-    try:
-        rows = sweep.run_sweep(['configs/ppo_pendulum.gin'], {'PPO.discount': [0.9]}, [0, 1],
-                               root, extra_params=TINY, backend='ray')
-    finally:
-        ray.shutdown()
-    assert rows[0]['finished'] == 2 and rows[0]['mean_return'] < 0
-    for seed in (0, 1):
-        run = sweep.run_directory(root, [('PPO.discount', 0.9)], seed, 'ppo_pendulum')
-        assert os.path.exists(os.path.join(run, 'finished.json'))
-        assert len(open(os.path.join(run, 'command')).read().splitlines()) == 1
+def check_hparams(root, rows):
+    """The HParams experiment at the root and one session per run, read back with TF."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import metadata
+
+    def summaries(folder):
+        (path,) = glob.glob(os.path.join(folder, 'events.out.tfevents.*'))
+        return [(event.step, value) for event in tf.compat.v1.train.summary_iterator(path)
+                for value in event.summary.value]
+
+    (experiment,) = [v for _, v in summaries(root)]
+    experiment = metadata.parse_experiment_plugin_data(experiment.metadata.plugin_data.content)
+    assert [h.name for h in experiment.hparam_infos] == ['PPO.discount', 'seed']
+    assert [m.name.tag for m in experiment.metric_infos] == [sweep_hparams.RETURN_TAG,
+                                                             sweep_hparams.RATE_TAG]
+    for row in rows:
+        start, final, rate = summaries(os.path.join(row['run_dir'], 'hparams'))
+        session = metadata.parse_session_start_info_plugin_data(
+            start[1].metadata.plugin_data.content)
+        assert {k: v.number_value for k, v in session.hparams.items()} == {
+            'PPO.discount': float(row['setting'].split('=')[1]), 'seed': row['seed']}
+        assert final[0] == rate[0] == row['env_steps']
+        assert final[1].tag == sweep_hparams.RETURN_TAG and rate[1].tag == sweep_hparams.RATE_TAG
+        assert final[1].simple_value == pytest.approx(row['eval_return'], rel=1e-6)
+        assert rate[1].simple_value == pytest.approx(row['steps_per_second'], rel=1e-6)
+
+
+def test_failed_runs_are_loud(user_folder):
+    """A bad binding: the row, summary.csv and the CLI's exit status and message say so."""
+    result = subprocess.run(
+        [sys.executable, '-m', 'launch.sweep', '--gin_file=ppo_pendulum.gin',
+         '--grid=PPO.discount=[0.9]', '--gin_param=PPO.no_such_thing = 1', '--seeds=3',
+         '--root=sweeps/bad'], cwd=user_folder, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 1, result.stderr[-2000:]
+    root = os.path.join(user_folder, 'sweeps', 'bad')
+    log = os.path.join(root, 'PPO.discount=0.9', 'seed3.log')
+    (row,) = sweep.read_csv(os.path.join(root, 'summary.csv'))
+    error = row.pop('error')
+    assert row == {'setting': 'PPO.discount=0.9', 'seed': '3', 'status': 'failed',
+                   'eval_return': '', 'env_steps': '', 'steps_per_second': '', 'attempts': '1',
+                   'node': os.uname().nodename,
+                   'run_dir': os.path.join(root, 'PPO.discount=0.9', 'seed3-ppo_pendulum'),
+                   'log': log}
+    lines = error.splitlines()
+    assert lines[0] == 'exit code 2:'
+    assert lines[-1].startswith("Error: PPO.no_such_thing is not a parameter of PPO.")
+    assert not any('oneDNN' in line for line in lines)  # TF's chatter is left out.
+    assert f'1 of 1 runs failed:\n- PPO.discount=0.9 seed 3: log {log}\n  exit code 2:' in (
+        result.stderr)
+    # The bare name of a shipped config was resolved to the shipped file.
+    assert f"--gin_file={os.path.join(REPO, 'configs', 'ppo_pendulum.gin')}" in open(log).read()
+    # The returned rows hold the same as summary.csv.
+    from agents_gin.sweep import Run
+    run = Run((('PPO.discount', 0.9),), 3, row['run_dir'], (), (), user_folder)
+    assert sweep.read_result(run)['error'] == error
