@@ -28,6 +28,8 @@ def integer(binding, value, minimum=None, maximum=None, optional=False):
     expected = 'an integer' + _range_text(minimum, maximum, True, True)
     if optional:
         expected += ' or None'
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1e6 is a fine way to write a step count.
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         fail(binding, value, expected)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -72,6 +74,13 @@ def relation(condition, message):
     """Raises ConfigError(message) unless `condition`: for checks that relate two bindings."""
     if not condition:
         raise ConfigError(message)
+
+
+def plain_message(error):
+    """The error's message without the lines gin appends ('In call to configurable ...')."""
+    lines = str(error).splitlines()
+    return '\n'.join(line for line in lines
+                     if not line.strip().startswith('In call to configurable')).strip()
 
 
 def _range_text(low, high, low_closed, high_closed):

@@ -51,16 +51,14 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
     Returns:
       The final evaluation's mean return; None when `on_built` stopped the run.
     """
+    tf.random.set_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
     try:
         loop, agent = _build_agent(run_dir, seed, algorithm, num_envs, num_workers,
                                    eval_episodes)
     except (ValueError, TypeError) as error:
-        raise BuildError(_plain(error)) from error
-    if on_built is not None and on_built() is False:
-        return None
-    tf.random.set_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
+        raise BuildError(checks.plain_message(error)) from error
     envs = []
     try:
         try:
@@ -68,11 +66,13 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
             envs.append(BatchEnv([make_env] * eval_episodes,
                                  num_workers=min(num_workers, eval_episodes)))
         except (ValueError, TypeError) as error:
-            raise BuildError(_plain(error)) from error
+            raise BuildError(checks.plain_message(error)) from error
         train_env, eval_env = envs
         train_simulation = Simulation(InGraphBatchEnv(train_env), agent)
         eval_simulation = Simulation(InGraphBatchEnv(eval_env),
                                      agent.greedy_policy(eval_episodes))
+        if on_built is not None and on_built() is False:
+            return None
         return loop.run(agent, train_simulation, eval_simulation, eval_seed=seed + 10**6)
     finally:
         for env in envs:
@@ -115,10 +115,3 @@ def _check_episode_limit(env_id, limit, agent):
             f'{limit or "without limit"} steps, more than {name}.max_length = {max_length}. '
             f'Bind make_env.max_episode_steps to at most {max_length}, or raise '
             f'{name}.max_length.')
-
-
-def _plain(error):
-    """The error's message without the lines gin appends ('In call to configurable ...')."""
-    lines = str(error).splitlines()
-    return '\n'.join(line for line in lines
-                     if not line.strip().startswith('In call to configurable')).strip()

@@ -1,47 +1,49 @@
-"""What the launcher does around training: parsing, run files, exit codes.
+"""What the launcher does around training: run directories, run files, exit codes.
 
-Parsing is strict and its errors name the file or binding and suggest a fix.
+A run directory appears only once the experiment is built: a launch that fails
+before training (a bad value, env id, network or binding) leaves nothing in
+`--logdir` that looks like a run, and exits with status 2.
 """
 
-import difflib
-import inspect
 import json
-import logging as std_logging
 import os
-import re
 import shlex
 import signal
+import traceback
 
 import gin
-from absl import logging
+
+from agents_gin import gin_config
+from agents_gin.checks import ConfigError, plain_message
+
+# Kept here for callers that parse as the launcher does.
+parse_config = gin_config.parse
+
+USER_ERROR = 2  # Exit status of a launch refused before training, as for a usage error.
 
 
-class ConfigError(ValueError):
-    """A config file or binding is wrong; the message names it and what would be right."""
+def check_logdir(logdir):
+    """Raises ConfigError unless run directories can be created under `logdir`."""
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        raise ConfigError(f'--logdir={logdir} is a file; give a folder for run directories.')
+    existing = logdir
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing) or '.'
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f'--logdir={logdir} is not writable ({existing} does not allow '
+                          'creating files); give a folder you can write to.')
 
 
-def parse_config(files, bindings, search_paths=()):
-    """Checks that every file exists, registers all configurables, parses strictly."""
-    for path in files:
-        if not os.path.exists(path) and not any(
-                os.path.exists(os.path.join(folder, path)) for folder in search_paths):
-            raise ConfigError(f'gin file not found: {path} (looked in {os.getcwd()} and '
-                              f'{", ".join(search_paths)})')
-    import agents_gin.configurables  # noqa: F401 -- registers every configurable.
-
-    for folder in search_paths:
-        gin.add_config_file_search_path(folder)
-    # gin logs 'Path not found' for every include it then finds on a search path.
-    root_logger = std_logging.getLogger()
-    level = root_logger.level
-    root_logger.setLevel(std_logging.CRITICAL)
-    try:
-        # skip_unknown=False: a misspelled binding must fail, never be dropped.
-        gin.parse_config_files_and_bindings(files, bindings, skip_unknown=False)
-    except (ValueError, ImportError, SyntaxError, OSError) as error:
-        raise ConfigError(_with_suggestion(str(error))) from error
-    finally:
-        root_logger.setLevel(level)
+def latest_checkpoint_step(run_dir):
+    """The env step of the run's latest checkpoint (its number), or 0 without one."""
+    state = os.path.join(run_dir, 'checkpoints', 'checkpoint')
+    if not os.path.exists(state):
+        return 0
+    with open(state) as file:
+        for line in file:
+            if line.startswith('model_checkpoint_path:'):
+                return int(line.split('-')[-1].strip().strip('"'))
+    return 0
 
 
 def write_run_files(run_dir, argv, resuming):
@@ -54,54 +56,49 @@ def write_run_files(run_dir, argv, resuming):
                             + argv[1:]) + '\n')
 
 
-def train(run_dir):
-    """Runs the configured experiment; returns a process exit status."""
+def report_unused_bindings(strict):
+    """Prints one warning line per unused binding; raises ConfigError if `strict`."""
+    unused = gin_config.unused_bindings()
+    for binding, reason in unused:
+        print(f'Warning: binding {binding} is unused: {reason}.', flush=True)
+    if strict and unused:
+        raise ConfigError(f'{len(unused)} unused binding(s) with --strict_bindings: '
+                          + ', '.join(binding for binding, _ in unused) + '.')
+
+
+def train(run_dir, on_built, show_traceback=False):
+    """Builds and runs the configured experiment; returns a process exit status.
+
+    `on_built` runs once everything is built and before training; returning
+    False stops there (status 0), raising ConfigError refuses the run.
+    """
     from agents_gin import experiment
     from agents_gin.loop import RunInterrupted
 
     try:
-        eval_return = experiment.train(run_dir)
+        result = experiment.train(run_dir, on_built=on_built)
+    except ConfigError as error:  # BuildError included: nothing was trained.
+        if show_traceback:
+            traceback.print_exc()
+        print(f'Error: {plain_message(error)}', flush=True)
+        return USER_ERROR
     except RunInterrupted as interrupted:
-        logging.warning('%s', interrupted)
         print(str(interrupted), flush=True)
         return 128 + interrupted.signum if interrupted.signum != signal.SIGINT else 130
     except FloatingPointError as error:
         print(f'Error: {error}', flush=True)
         return 1
-    except experiment.BuildError as error:
-        print(f'Error: {error}', flush=True)
-        return 2
+    if result is None:  # on_built stopped before training.
+        return 0
+    summary = result if isinstance(result, dict) else {'eval_return': result}
     # Marks the run complete, for sweeps that are run again.
-    _atomic_write(os.path.join(run_dir, 'finished.json'),
-                  json.dumps({'eval_return': eval_return}))
+    _atomic_write(os.path.join(run_dir, 'finished.json'), json.dumps(summary))
     return 0
 
 
 def _atomic_write(path, text):
+    """Writes `text` to `path` so that a reader never sees half a file."""
     temporary = path + '.tmp'
     with open(temporary, 'w') as file:
         file.write(text)
     os.replace(temporary, path)
-
-
-def _with_suggestion(message):
-    """Adds 'did you mean' to gin's unknown-configurable and unknown-parameter errors."""
-    registry = gin.config._REGISTRY  # pylint: disable=protected-access
-    unknown = re.search(r"No configurable matching '([\w.]+)'", message)
-    if unknown:
-        names = sorted({selector.split('.')[-1] for selector in registry._selector_map})
-        close = difflib.get_close_matches(unknown.group(1).split('.')[-1], names, 3)
-        if close:
-            return f'{message}\nDid you mean: {", ".join(close)}?'
-    parameter = re.search(r"Configurable '([\w.]+)' doesn't have a parameter named '(\w+)'",
-                          message)
-    if parameter:
-        configurable = registry.get_match(parameter.group(1))
-        if configurable is not None:
-            target = configurable.wrapped
-            target = target.__init__ if inspect.isclass(target) else target
-            names = [name for name in inspect.signature(target).parameters if name != 'self']
-            close = difflib.get_close_matches(parameter.group(2), names, 3)
-            hint = f'Did you mean: {", ".join(close)}? ' if close else ''
-            return f'{message}\n{hint}Parameters of {parameter.group(1)}: {", ".join(names)}'
-    return message

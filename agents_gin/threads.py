@@ -9,10 +9,14 @@ import gin
 import tensorflow as tf
 from absl import logging
 
+from agents_gin import checks
+
 
 @gin.configurable
 def configure_threads(inter_op=1, intra_op=1):
     """Sets the pool sizes (0 lets TensorFlow choose); call before any TF op runs."""
+    checks.integer('configure_threads.inter_op', inter_op, 0)
+    checks.integer('configure_threads.intra_op', intra_op, 0)
     try:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)
         tf.config.threading.set_intra_op_parallelism_threads(intra_op)

@@ -51,6 +51,7 @@ def test_run_directory_resume_and_reproduction(tmp_path):
     result = launch(tmp_path, '--timestamp=first', '--seed=3')
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = tmp_path / 'first-ppo_pendulum'
+    assert result.stdout.splitlines()[0] == f'new run {run_dir}'
     names = set(os.listdir(run_dir))
     assert {'config.gin', 'command', 'checkpoints', 'train', 'eval', 'metrics.jsonl'} <= names
     assert any(name.startswith('operative_config-') for name in names)
@@ -67,7 +68,7 @@ def test_run_directory_resume_and_reproduction(tmp_path):
     result = launch(tmp_path, '--timestamp=first', gin_file=None,
                     params=['Loop.total_steps = 2400'])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert 'Resuming run' in result.stdout
+    assert result.stdout.splitlines()[0] == f'resuming {run_dir} at env step 1600'
     assert [m['env_steps'] for m in metrics(run_dir)] == [800, 1600, 2400]
     assert len((run_dir / 'command').read_text().splitlines()) == 2
 
@@ -98,8 +99,10 @@ def test_sigterm_saves_a_loadable_checkpoint(tmp_path):
 
 def test_missing_gin_file_is_named(tmp_path):
     result = launch(tmp_path, gin_file='configs/no_such.gin', params=[])
-    assert result.returncode != 0
-    assert 'gin file not found: configs/no_such.gin' in result.stdout + result.stderr
+    assert result.returncode == 2
+    assert result.stdout.startswith(f'Error: gin file not found: configs/no_such.gin (looked in '
+                                    f'{ROOT}, {CONFIGS})')
+    assert os.listdir(tmp_path) == []
 
 
 def parse(*bindings, config='ppo_pendulum.gin'):
@@ -108,7 +111,8 @@ def parse(*bindings, config='ppo_pendulum.gin'):
 
 @pytest.mark.parametrize('binding, message', [
     ('PPO.lerning_rate = 0.1',
-     "doesn't have a parameter named 'lerning_rate'.*Did you mean: learning_rate"),
+     r"^PPO.lerning_rate is not a parameter of PPO. Did you mean: learning_rate\? Parameters "
+     r"of PPO: network, objective, "),
     ('PPOO.learning_rate = 0.1', "No configurable matching 'PPOO'.*Did you mean: PPO"),
 ])
 def test_misspelled_bindings_are_named_with_a_suggestion(binding, message):
@@ -150,18 +154,6 @@ def test_non_finite_loss_is_reported_and_not_saved(tmp_path):
                        r'near env step [\d,]+.*Nothing was saved'):
         experiment.train(str(tmp_path))
     assert tf.train.latest_checkpoint(tmp_path / 'checkpoints') is None
-
-
-@pytest.mark.parametrize('config', sorted(os.path.basename(path) for path in
-                                          glob.glob(os.path.join(CONFIGS, 'ppo_*.gin'))))
-def test_every_shipped_config_parses_and_builds(tmp_path, config):
-    lines = open(os.path.join(CONFIGS, config)).read().splitlines()
-    code = [line for line in lines if line.strip() and not line.startswith('#')]
-    assert code[0].startswith('import '), f'{config} must start with its imports'
-    parse('Loop.total_steps = 0', 'train.num_envs = 2', 'train.eval_episodes = 1',
-          config=config)
-    assert experiment.train(str(tmp_path)) is None
-    assert np.isfinite(gin.query_parameter('PPO.learning_rate'))
 
 
 def test_recurrent_policy_trains_on_chunks_and_evaluates(tmp_path):
