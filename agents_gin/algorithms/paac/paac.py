@@ -7,18 +7,25 @@ return there: nothing follows a termination, and the value of the next state
 follows a truncation. The defaults are the original code's (Alfredvc/paac):
 t_max 5, RMSProp (decay 0.99, epsilon 0.1), learning rate 0.0224 annealed to 0
 over the run (80M steps), entropy 0.02, value loss 0.25, loss scale 5, global-norm clip 3.
+One difference remains by default: TF1's RMSProp, which the original used, starts
+its mean square at 1.0, ours at 0 (as Keras); bind `RMSProp.initial_mean_square = 1.0`
+for the original's smaller first steps.
 """
 
 import gin
 import tensorflow as tf
 
+from agents_gin import checks
 from agents_gin.algorithms.interface import GreedyPolicy, SamplingPolicy
 from agents_gin.algorithms.optimizers import RMSProp, apply_if_finite, linear_decay
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.conv import nips_network
 
-STAT_NAMES = ('policy_loss', 'value_loss', 'entropy', 'gradient_norm', 'learning_rate',
-              'update_seconds')
+# Update statistics and their TensorBoard tags (CleanRL's names).
+STAT_TAGS = {'policy_loss': 'losses/policy_loss', 'value_loss': 'losses/value_loss',
+             'entropy': 'losses/entropy', 'explained_variance': 'losses/explained_variance',
+             'gradient_norm': 'losses/gradient_norm', 'learning_rate': 'charts/learning_rate',
+             'action_std': 'charts/action_std', 'update_seconds': 'charts/update_seconds'}
 
 
 def n_step_returns(reward, terminated, truncated, next_value, discount):
@@ -63,6 +70,7 @@ class PAAC(tf.Module):
           total_steps: the run's length in env steps, passed by the framework
             (from Loop.total_steps) for the schedule; not bindable.
         """
+        self._validate(locals())
         super().__init__(name='paac')
         self.t_max, self.discount, self.num_envs = t_max, discount, num_envs
         self.learning_rate, self.decay_fraction = learning_rate, learning_rate_decay
@@ -70,6 +78,7 @@ class PAAC(tf.Module):
         self.entropy_coef, self.value_coef, self.loss_scale = entropy_coef, value_coef, loss_scale
         self.max_gradient_norm, self.reward_clip = max_gradient_norm, reward_clip
         self.sample_in_eval, self.seed = sample_in_eval, seed
+        self.max_length = None  # The window spans episodes of any length.
         self.network = network(observation_space, action_space, seed=seed)
         self.optimizer = optimizer(self.network.trainable_variables)
         self.generator = tf.random.Generator.from_seed(seed)
@@ -88,7 +97,32 @@ class PAAC(tf.Module):
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='env_steps')
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='updates')
         self.nonfinite_steps = tf.Variable(0, trainable=False, name='nonfinite_steps')
-        self.stats = {name: tf.Variable(0.0, trainable=False, name=name) for name in STAT_NAMES}
+        gaussian = 'std' in self.network.policy(tf.zeros((1,) + tuple(
+            observation_space.shape), observ[1])).parameters()
+        self._stat_names = tuple(name for name in STAT_TAGS
+                                 if name != 'action_std' or gaussian)
+        # The last update's statistics, for tests; TensorBoard gets them from _train.
+        self.stats = {name: tf.Variable(0.0, trainable=False, name=name)
+                      for name in self._stat_names}
+
+    @staticmethod
+    def _validate(args):
+        """Checks every bound value; a ConfigError names the binding, the value, what is valid."""
+        checks.number('PAAC.learning_rate', args['learning_rate'], low=0, low_open=True)
+        checks.number('PAAC.learning_rate_decay', args['learning_rate_decay'], 0, 1,
+                      low_open=True, optional=True)
+        checks.integer('PAAC.t_max', args['t_max'], minimum=1)
+        checks.number('PAAC.discount', args['discount'], 0, 1, low_open=True)
+        for name in ('entropy_coef', 'value_coef'):
+            checks.number(f'PAAC.{name}', args[name], low=0)
+        checks.number('PAAC.loss_scale', args['loss_scale'], low=0, low_open=True)
+        for name in ('max_gradient_norm', 'reward_clip'):
+            checks.number(f'PAAC.{name}', args[name], low=0, low_open=True, optional=True)
+        checks.choice('PAAC.sample_in_eval', args['sample_in_eval'], (True, False))
+        checks.relation(args['learning_rate_decay'] is None or args['total_steps'],
+                        'PAAC.learning_rate_decay needs the run length: the framework passes '
+                        'total_steps (Loop.total_steps); a PAAC built by hand must pass it too, '
+                        'or bind PAAC.learning_rate_decay = None.')
 
     def checkpoint_items(self):
         """What a checkpoint holds."""
@@ -130,6 +164,30 @@ class PAAC(tf.Module):
         start = tf.timestamp()
         with tf.control_dependencies([start]):  # Timestamps are ordered only by data.
             window = {key: variable.read_value() for key, variable in self._window.items()}
+        variables = self.network.trainable_variables
+        with tf.GradientTape() as tape:
+            terms = self._loss(window)
+        # The schedule's clock: env steps before this window was collected.
+        window_start = self.env_steps - self.t_max * self.num_envs
+        learning_rate = linear_decay(self.learning_rate, window_start, self.decay_fraction,
+                                     self.total_steps)
+        norm = apply_if_finite(self.optimizer, terms['loss'],
+                               tape.gradient(terms['loss'], variables), variables,
+                               learning_rate, self.max_gradient_norm, self.nonfinite_steps)
+        terms.update(gradient_norm=norm, learning_rate=learning_rate)
+        values = {name: tf.cast(terms[name], tf.float32) for name in self._stat_names
+                  if name in terms}
+        with tf.control_dependencies(list(values.values())):
+            values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
+        for name, stat in values.items():
+            self.stats[name].assign(stat)
+            tf.summary.scalar(STAT_TAGS[name], stat, step=self.env_steps)
+        self._position.assign(0)
+        self.updates.assign_add(1)
+        return tf.constant(True)
+
+    def _loss(self, window):
+        """The scaled actor-critic loss of a window, its terms and diagnostics."""
         batch = self.t_max * self.num_envs
         flat = lambda tensor: tf.reshape(tensor, (batch,) + tuple(tensor.shape[2:]))  # noqa: E731
         next_value = tf.reshape(self.network.value(flat(window['next_observ'])),
@@ -137,27 +195,18 @@ class PAAC(tf.Module):
         returns = tf.stop_gradient(flat(n_step_returns(
             window['reward'], window['terminated'], window['truncated'], next_value,
             self.discount)))
-        variables = self.network.trainable_variables
-        with tf.GradientTape() as tape:
-            policy, value = self.network(flat(window['observ']))
-            advantage = tf.stop_gradient(returns - value)
-            policy_loss = -tf.reduce_mean(policy.log_prob(flat(window['action'])) * advantage)
-            entropy = tf.reduce_mean(policy.entropy())
-            value_loss = tf.reduce_mean(tf.square(returns - value))
-            loss = self.loss_scale * (policy_loss - self.entropy_coef * entropy
-                                      + self.value_coef * value_loss)
-        # The schedule's clock: env steps before this window was collected.
-        window_start = self.env_steps - self.t_max * self.num_envs
-        learning_rate = linear_decay(self.learning_rate, window_start, self.decay_fraction,
-                                     self.total_steps)
-        norm = apply_if_finite(self.optimizer, loss, tape.gradient(loss, variables), variables,
-                               learning_rate, self.max_gradient_norm, self.nonfinite_steps)
-        values = {'policy_loss': policy_loss, 'value_loss': value_loss, 'entropy': entropy,
-                  'gradient_norm': norm, 'learning_rate': learning_rate}
-        for name, stat in values.items():
-            self.stats[name].assign(tf.cast(stat, tf.float32))
-        self._position.assign(0)
-        self.updates.assign_add(1)
-        with tf.control_dependencies(list(values.values())):
-            self.stats['update_seconds'].assign(tf.cast(tf.timestamp() - start, tf.float32))
-        return tf.constant(True)
+        policy, value = self.network(flat(window['observ']))
+        advantage = tf.stop_gradient(returns - value)
+        policy_loss = -tf.reduce_mean(policy.log_prob(flat(window['action'])) * advantage)
+        entropy = tf.reduce_mean(policy.entropy())
+        value_loss = tf.reduce_mean(tf.square(returns - value))
+        loss = self.loss_scale * (policy_loss - self.entropy_coef * entropy
+                                  + self.value_coef * value_loss)
+        _, return_variance = tf.nn.moments(returns, [0])
+        _, residual_variance = tf.nn.moments(returns - value, [0])
+        terms = {'loss': loss, 'policy_loss': policy_loss, 'value_loss': value_loss,
+                 'entropy': entropy, 'return': returns,
+                 'explained_variance': 1 - residual_variance / (return_variance + 1e-8)}
+        if 'std' in policy.parameters():
+            terms['action_std'] = tf.reduce_mean(policy.std)
+        return terms

@@ -15,6 +15,7 @@ frozen while collecting and updated after each training round).
 import gin
 import tensorflow as tf
 
+from agents_gin import checks
 from agents_gin.algorithms.advantages import generalized_advantages
 from agents_gin.algorithms.interface import GreedyPolicy
 from agents_gin.algorithms.memory import EpisodeMemory
@@ -24,9 +25,19 @@ from agents_gin.algorithms.ppo.objectives import ClippedSurrogate
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.feed_forward import FeedForwardGaussian
 
-STAT_NAMES = ('policy_loss', 'value_loss', 'entropy', 'kl', 'gradient_norm', 'kl_change',
-              'penalty', 'explained_variance', 'learning_rate', 'update_seconds',
-              'batch_transitions')
+# Update statistics and their TensorBoard tags (CleanRL's names where CleanRL has them).
+STAT_TAGS = {'policy_loss': 'losses/policy_loss', 'value_loss': 'losses/value_loss',
+             'entropy': 'losses/entropy', 'approx_kl': 'losses/approx_kl',
+             'clip_fraction': 'losses/clip_fraction', 'kl': 'losses/kl',
+             'kl_change': 'losses/kl_change', 'gradient_norm': 'losses/gradient_norm',
+             'explained_variance': 'losses/explained_variance',
+             'learning_rate': 'charts/learning_rate', 'action_std': 'charts/action_std',
+             'penalty': 'charts/kl_penalty', 'update_seconds': 'charts/update_seconds',
+             'batch_transitions': 'charts/batch_transitions'}
+# Per gradient step, summed over an update and divided by the number of steps.
+STEP_STATS = ('policy_loss', 'value_loss', 'entropy', 'kl', 'gradient_norm', 'approx_kl',
+              'clip_fraction')
+VALUE_TARGETS = ('lambda_return', 'discounted_return')
 
 
 # What the framework passes is not bindable: train and Loop are its one source.
@@ -41,8 +52,8 @@ class PPO(tf.Module):
                  update_epochs=25, minibatch_size=None, max_length=1000, discount=0.995,
                  gae_lambda=0.95, entropy_coef=0.0, value_coef=0.5, max_gradient_norm=None,
                  normalize_observ=True, normalize_reward=True, bootstrap_truncated=True,
-                 chunk_length=None, observ_clip=5.0, reward_clip=10.0, total_steps=None,
-                 seed=0):
+                 chunk_length=None, observ_clip=5.0, reward_clip=10.0,
+                 value_target='lambda_return', total_steps=None, seed=0):
         """Builds networks, memories and optimizer.
 
         Args:
@@ -61,11 +72,19 @@ class PPO(tf.Module):
             many steps (it must divide max_length), each starting from the state stored
             when it was played; None trains on whole episodes.
           observ_clip, reward_clip: normalised observations and rewards are clipped
-            to [-clip, clip] (None: no clipping).
+            to [-clip, clip] (None: no clipping); raw values before the normaliser's
+            first statistics are never clipped.
+          value_target: what the value regresses to. 'lambda_return' (default, as
+            CleanRL and stable-baselines3): the GAE(lambda) advantage plus the value,
+            R^lambda_t. 'discounted_return' (the original Batch PPO): the discounted
+            return of the episode's rewards, bootstrapped from V(s_T) after a
+            truncation when `bootstrap_truncated`. The advantage is GAE(lambda) either way.
           total_steps: the run's length in env steps, passed by the framework
             (from Loop.total_steps) for the schedules; not bindable.
         """
+        self._validate(locals())
         super().__init__(name='ppo')
+        self.value_target = value_target
         self.num_envs, self.update_every, self.update_epochs = num_envs, update_every, update_epochs
         self.max_length = max_length
         self.minibatch_size, self.discount, self.gae_lambda = minibatch_size, discount, gae_lambda
@@ -76,9 +95,6 @@ class PPO(tf.Module):
         self.network = network(observation_space, action_space, seed=seed)
         self.recurrent = hasattr(self.network, 'state_size')
         self.chunk_length = chunk_length or max_length
-        if self.recurrent and max_length % self.chunk_length:
-            raise ValueError(f'PPO.chunk_length={chunk_length} must divide PPO.max_length='
-                             f'{max_length}')
         self.objective = objective()
         self.optimizer = optimizer(self.network.trainable_variables)
         self.generator = tf.random.Generator.from_seed(seed)
@@ -120,7 +136,47 @@ class PPO(tf.Module):
         self.schedule_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                           name='schedule_steps')
         self.nonfinite_steps = tf.Variable(0, trainable=False, name='nonfinite_steps')
-        self.stats = {name: tf.Variable(0.0, trainable=False, name=name) for name in STAT_NAMES}
+        self._stat_names = tuple(name for name in STAT_TAGS if self._applies(name, probe))
+        # The last update's statistics, for tests; TensorBoard gets them from _train.
+        self.stats = {name: tf.Variable(0.0, trainable=False, name=name)
+                      for name in self._stat_names}
+
+    @staticmethod
+    def _validate(args):
+        """Checks every bound value; a ConfigError names the binding, the value, what is valid."""
+        checks.number('PPO.learning_rate', args['learning_rate'], low=0, low_open=True)
+        checks.number('PPO.learning_rate_decay', args['learning_rate_decay'], 0, 1,
+                      low_open=True, optional=True)
+        for name in ('update_every', 'update_epochs', 'max_length'):
+            checks.integer(f'PPO.{name}', args[name], minimum=1)
+        for name in ('minibatch_size', 'chunk_length'):
+            checks.integer(f'PPO.{name}', args[name], minimum=1, optional=True)
+        checks.number('PPO.discount', args['discount'], 0, 1, low_open=True)
+        checks.number('PPO.gae_lambda', args['gae_lambda'], 0, 1)
+        for name in ('entropy_coef', 'value_coef'):
+            checks.number(f'PPO.{name}', args[name], low=0)
+        for name in ('max_gradient_norm', 'observ_clip', 'reward_clip'):
+            checks.number(f'PPO.{name}', args[name], low=0, low_open=True, optional=True)
+        for name in ('normalize_observ', 'normalize_reward', 'bootstrap_truncated'):
+            checks.choice(f'PPO.{name}', args[name], (True, False))
+        checks.choice('PPO.value_target', args['value_target'], VALUE_TARGETS)
+        chunk, length = args['chunk_length'], args['max_length']
+        checks.relation(chunk is None or length % chunk == 0,
+                        f'PPO.chunk_length = {chunk} is invalid: expected a divisor of '
+                        f'PPO.max_length = {length}.')
+        checks.relation(args['learning_rate_decay'] is None or args['total_steps'],
+                        'PPO.learning_rate_decay needs the run length: the framework passes '
+                        'total_steps (Loop.total_steps); a PPO built by hand must pass it too.')
+
+    def _applies(self, name, probe):
+        """Whether statistic `name` means something for this objective and policy."""
+        if name == 'penalty':
+            return self.objective.has_penalty
+        if name == 'clip_fraction':
+            return hasattr(self.objective, 'clip')
+        if name == 'action_std':
+            return 'std' in probe.parameters()
+        return True
 
     def checkpoint_items(self):
         """What a checkpoint holds: learned and adaptive state, never episode buffers."""
@@ -188,6 +244,11 @@ class PPO(tf.Module):
         count = self._num_finished.assign_add(tf.size(agent_indices))
         return tf.cond(count >= self.update_every, self._train, lambda: tf.constant(False))
 
+    def _discard_batch(self):
+        """Empties the batch of finished episodes (after training on it)."""
+        self._finished.clear()
+        self._num_finished.assign(0)
+
     # Training --------------------------------------------------------------------
 
     def _normalize(self, observ):
@@ -199,8 +260,43 @@ class PPO(tf.Module):
         """One PPO round on the finished episodes; clears them afterwards."""
         start = tf.timestamp()
         with tf.control_dependencies([start]):  # Timestamps are ordered only by data.
-            mask = tf.logical_and(self._finished.mask(),
-                                  (tf.range(self._finished.capacity) < self._num_finished)[:, None])
+            batch, old, info = self._prepare_batch()
+        sums = self._run_epochs(batch, old)
+        kl_change = tf.reduce_mean(self._evaluate(batch, old)['kl'])
+        penalty = self.objective.adapt(kl_change)
+        if self.observ_normalizer is not None:
+            self.observ_normalizer.update(info['raw_observ'])
+        returns = info['return']
+        _, return_variance = tf.nn.moments(returns, [0])
+        _, residual_variance = tf.nn.moments(returns - info['value'], [0])
+        steps = tf.maximum(sums[-1], 1.0)
+        values = {name: sums[index] / steps for index, name in enumerate(STEP_STATS)}
+        values.update({'kl_change': kl_change, 'penalty': penalty,
+                       'learning_rate': self._learning_rate(),
+                       'explained_variance': 1 - residual_variance / (return_variance + 1e-8),
+                       'action_std': info['action_std'],
+                       'batch_transitions': tf.cast(tf.size(returns), tf.float32)})
+        values = {name: tf.cast(values[name], tf.float32) for name in self._stat_names
+                  if name in values}
+        with tf.control_dependencies(list(values.values())):
+            values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
+        for name, stat in values.items():
+            self.stats[name].assign(stat)
+            tf.summary.scalar(STAT_TAGS[name], stat, step=self.env_steps)
+        self._discard_batch()
+        self.updates.assign_add(1)
+        with tf.control_dependencies(list(values.values())):
+            self.schedule_steps.assign(self.env_steps)
+        return tf.constant(True)
+
+    def _prepare_batch(self):
+        """The training batch of the finished episodes: normalised inputs, targets, advantages.
+
+        Returns (batch, old policy parameters, info); `info` holds what the
+        statistics need: raw observations, values, value targets, the acting std.
+        """
+        mask = tf.logical_and(self._finished.mask(),
+                              (tf.range(self._finished.capacity) < self._num_finished)[:, None])
         positions = tf.where(mask)
         buffers = self._finished.buffers
         raw_observ = tf.gather_nd(buffers['observ'], positions)
@@ -219,39 +315,26 @@ class PPO(tf.Module):
         else:  # As the original: a time limit ends the return like a terminal state.
             bootstrap = tf.zeros(self._finished.capacity)
         grid = tf.shape(mask, out_type=tf.int64)
+        reward_grid = tf.scatter_nd(positions, reward, grid)
+        value_grid = tf.scatter_nd(positions, value, grid)
         advantage = tf.gather_nd(generalized_advantages(
-            tf.scatter_nd(positions, reward, grid), tf.scatter_nd(positions, value, grid),
-            bootstrap, mask, self.discount, self.gae_lambda), positions)
-        batch['return'] = advantage + value
+            reward_grid, value_grid, bootstrap, mask, self.discount, self.gae_lambda), positions)
+        if self.value_target == 'discounted_return':
+            # GAE with lambda 1 is the discounted return minus the value.
+            batch['return'] = value + tf.gather_nd(generalized_advantages(
+                reward_grid, value_grid, bootstrap, mask, self.discount, 1.0), positions)
+        else:
+            batch['return'] = advantage + value
         mean, variance = tf.nn.moments(advantage, [0])
         batch['advantage'] = (advantage - mean) / (tf.sqrt(variance) + 1e-8)
-        returns = batch['return']
+        info = {'raw_observ': raw_observ, 'value': value, 'return': batch['return'],
+                'action_std': tf.reduce_mean(old['std']) if 'std' in old else tf.constant(0.0)}
         if self.recurrent:
             batch['state'] = tf.gather_nd(buffers['state'], positions)
             batch, old = self._chunk(batch, old, positions, mask)
-        sums = self._run_epochs(batch, old)
-        kl_change = tf.reduce_mean(self._evaluate(batch, old)['kl'])
-        penalty = self.objective.adapt(kl_change)
-        if self.observ_normalizer is not None:
-            self.observ_normalizer.update(raw_observ)
-        _, return_variance = tf.nn.moments(returns, [0])
-        _, residual_variance = tf.nn.moments(returns - value, [0])
-        steps = tf.maximum(sums[-1], 1.0)
-        values = {'policy_loss': sums[0] / steps, 'value_loss': sums[1] / steps,
-                  'entropy': sums[2] / steps, 'kl': sums[3] / steps,
-                  'gradient_norm': sums[4] / steps, 'kl_change': kl_change,
-                  'penalty': penalty, 'learning_rate': self._learning_rate(),
-                  'explained_variance': 1 - residual_variance / (return_variance + 1e-8),
-                  'batch_transitions': tf.cast(tf.shape(positions)[0], tf.float32)}
-        for name, stat in values.items():
-            self.stats[name].assign(tf.cast(stat, tf.float32))
-        self._finished.clear()
-        self._num_finished.assign(0)
-        self.updates.assign_add(1)
-        with tf.control_dependencies(list(values.values())):
-            self.schedule_steps.assign(self.env_steps)
-            self.stats['update_seconds'].assign(tf.cast(tf.timestamp() - start, tf.float32))
-        return tf.constant(True)
+        else:  # The episode of each transition, for the KL cutoff per episode.
+            batch['segment'] = tf.cast(positions[:, 0], tf.int32)
+        return batch, old, info
 
     def _run_epochs(self, batch, old):
         """update_epochs passes over shuffled minibatches; returns summed statistics."""
@@ -270,7 +353,8 @@ class PPO(tf.Module):
             return index + 1, sums + tf.concat([stats, [1.0]], 0)
 
         _, sums = tf.while_loop(lambda index, _: index < self.update_epochs * per_epoch,
-                                step, (tf.constant(0), tf.zeros(6)), parallel_iterations=1)
+                                step, (tf.constant(0), tf.zeros(len(STEP_STATS) + 1)),
+                                parallel_iterations=1)
         return sums
 
     def _chunk(self, batch, old, positions, mask):
@@ -296,7 +380,7 @@ class PPO(tf.Module):
         return batch, old
 
     def _evaluate(self, batch, old):
-        """Per real step: log-ratio, KL(old || new), entropy, value, advantage, return."""
+        """Per real step: log-ratio, KL(old || new), entropy, value, advantage, return, segment."""
         if self.recurrent:
             policy = self.network.policy_sequence(batch['observ'], batch['state'])
             mask = batch['mask']
@@ -307,7 +391,10 @@ class PPO(tf.Module):
             policy = type(policy).from_parameters(
                 {k: real(v) for k, v in policy.parameters().items()})
             old = {key: real(value_) for key, value_ in old.items()}
+            # A sequence is a chunk here, as in the original.
+            segment = tf.cast(tf.where(mask)[:, 0], tf.int32)
             batch = {key: real(batch[key]) for key in ('action', 'advantage', 'return')}
+            batch['segment'] = segment
             value = real(value)
         else:
             policy, value = self.network(batch['observ'])
@@ -315,24 +402,38 @@ class PPO(tf.Module):
         return {'log_ratio': policy.log_prob(batch['action'])
                 - old_policy.log_prob(batch['action']),
                 'kl': old_policy.kl(policy), 'entropy': policy.entropy(), 'value': value,
-                'advantage': batch['advantage'], 'return': batch['return']}
+                'advantage': batch['advantage'], 'return': batch['return'],
+                'segment': batch['segment']}
+
+    def _loss(self, batch, old):
+        """The minibatch loss and its terms (policy, value, entropy), plus diagnostics."""
+        step = self._evaluate(batch, old)
+        kl = step['kl']
+        policy_loss = self.objective(step['log_ratio'], step['advantage'], kl, step['segment'])
+        value_loss = 0.5 * tf.reduce_mean(tf.square(step['value'] - step['return']))
+        entropy = tf.reduce_mean(step['entropy'])
+        loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
+        ratio = tf.exp(step['log_ratio'])
+        # CleanRL's estimator of KL(old || new): mean((r - 1) - log r), >= 0 per sample.
+        approx_kl = tf.reduce_mean((ratio - 1) - step['log_ratio'])
+        clip = getattr(self.objective, 'clip', 0.0)
+        clip_fraction = tf.reduce_mean(tf.cast(tf.abs(ratio - 1) > clip, tf.float32))
+        return {'loss': loss, 'policy_loss': policy_loss, 'value_loss': value_loss,
+                'entropy': entropy, 'kl': tf.reduce_mean(kl), 'approx_kl': approx_kl,
+                'clip_fraction': clip_fraction}
 
     def _gradient_step(self, batch, old):
         """One optimizer step; skipped (and counted) when the loss is not finite."""
         variables = self.network.trainable_variables
         with tf.GradientTape() as tape:
-            step = self._evaluate(batch, old)
-            kl = step['kl']
-            policy_loss = self.objective(step['log_ratio'], step['advantage'], kl)
-            value_loss = 0.5 * tf.reduce_mean(tf.square(step['value'] - step['return']))
-            entropy = tf.reduce_mean(step['entropy'])
-            loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
-        norm = apply_if_finite(self.optimizer, loss, tape.gradient(loss, variables), variables,
-                               self._learning_rate(), self.max_gradient_norm,
-                               self.nonfinite_steps)
-        return tf.stack([policy_loss, value_loss, entropy, tf.reduce_mean(kl), norm])
+            terms = self._loss(batch, old)
+        terms['gradient_norm'] = apply_if_finite(
+            self.optimizer, terms['loss'], tape.gradient(terms['loss'], variables), variables,
+            self._learning_rate(), self.max_gradient_norm, self.nonfinite_steps)
+        return tf.stack([terms[name] for name in STEP_STATS])
 
     def _learning_rate(self):
+        """The rate of this update: annealed by the env steps before its batch was collected."""
         return linear_decay(self.learning_rate, self.schedule_steps, self.decay_fraction,
                             self.total_steps)
 
