@@ -69,8 +69,12 @@ def run_suite(tasks, seeds, root, parallel, params=()):
                        f'{code_version()}\n')
         rows = sweep.run_sweep([os.path.join(ROOT, tasks[task])], {}, [seed],
                                os.path.join(root, task), workers=1, extra_params=list(params))
-        print(f'{task} seed {seed}: {"finished" if _finished(directory) else rows}', flush=True)
-        return None if _finished(directory) else f'{task} seed {seed} did not finish: {rows}'
+        if _finished(directory):
+            print(f'{task} seed {seed}: finished', flush=True)
+            return None
+        error = rows[0].get('error') if rows else None
+        print(f'{task} seed {seed}: not finished: {error}', flush=True)
+        return f'{task} seed {seed} did not finish: {error}'
 
     with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
         outcomes = list(pool.map(launch, work))
