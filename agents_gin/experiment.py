@@ -20,6 +20,7 @@ import tensorflow as tf
 from agents_gin import checks, threads
 from agents_gin.algorithms.ppo import PPO
 from agents_gin.envs import BatchEnv, make_env
+from agents_gin.envs.errors import EnvWorkerError
 from agents_gin.envs.in_graph import InGraphBatchEnv
 from agents_gin.loop import Loop
 from agents_gin.simulate import Simulation
@@ -65,7 +66,9 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
             envs.append(BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=seed))
             envs.append(BatchEnv([make_env] * eval_episodes,
                                  num_workers=min(num_workers, eval_episodes)))
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, EnvWorkerError) as error:
+            # EnvWorkerError here: a worker could not start (an import or binding
+            # that works in this process fails in the worker).
             raise BuildError(checks.plain_message(error)) from error
         train_env, eval_env = envs
         train_simulation = Simulation(InGraphBatchEnv(train_env), agent)

@@ -73,6 +73,7 @@ def train(run_dir, on_built, show_traceback=False):
     False stops there (status 0), raising ConfigError refuses the run.
     """
     from agents_gin import experiment
+    from agents_gin.envs.errors import EnvWorkerError
     from agents_gin.loop import RunInterrupted
 
     try:
@@ -85,8 +86,9 @@ def train(run_dir, on_built, show_traceback=False):
     except RunInterrupted as interrupted:
         print(str(interrupted), flush=True)
         return 128 + interrupted.signum if interrupted.signum != signal.SIGINT else 130
-    except FloatingPointError as error:
-        print(f'Error: {error}', flush=True)
+    except (FloatingPointError, EnvWorkerError) as error:
+        # Found during training: the message names the cause and the checkpoint to resume.
+        print(f'Error: {plain_message(error)}', flush=True)
         return 1
     if result is None:  # on_built stopped before training.
         return 0
