@@ -52,17 +52,6 @@ def _interrupt_after_first_eval(root, task, seed, sent, done):
         time.sleep(0.02)
 
 
-def _tensorboard_scalars(folder, tag):
-    """The values of one scalar tag in a run's TensorBoard events, in order."""
-    from tensorboard.backend.event_processing import event_accumulator
-    from tensorboard.util import tensor_util
-
-    events = event_accumulator.EventAccumulator(folder, size_guidance={'tensors': 0})
-    events.Reload()
-    return [float(tensor_util.make_ndarray(event.tensor_proto))
-            for event in events.Tensors(tag)]
-
-
 def test_suite_skips_finished_runs_resumes_interrupted_ones_and_writes_results(tmp_path):
     root = str(tmp_path / 'runs')
     sent, done = [], threading.Event()
@@ -114,7 +103,7 @@ def test_suite_skips_finished_runs_resumes_interrupted_ones_and_writes_results(t
     # Pendulum: 8 envs end their 200-step episodes together, so every train summary is
     # the mean of 8 episodes and the 16 episodes of 4000 steps are all in the last 100.
     pendulum = rows[0]
-    returns = _tensorboard_scalars(os.path.join(pendulum['run_dir'], 'train'),
+    returns = suite.scalars(os.path.join(pendulum['run_dir'], 'train'),
                                    'charts/episode_return')
     assert len(returns) == 2
     np.testing.assert_allclose(pendulum['train_return_last100'], np.mean(returns), rtol=1e-5)

@@ -169,3 +169,15 @@ def _read_commits(directory):
     with open(path) as file:
         versions = [line.split()[-1] for line in file if line.strip()]
     return list(dict.fromkeys(versions))
+
+
+def scalars(folder, tag):
+    """The values of one scalar tag in the TensorBoard events under `folder`, in order."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    events = event_accumulator.EventAccumulator(folder, size_guidance={'tensors': 0})
+    events.Reload()
+    if tag not in events.Tags().get('tensors', []):
+        return []
+    return [float(tensor_util.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)]
