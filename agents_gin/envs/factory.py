@@ -76,6 +76,16 @@ def _route_mujoco_warnings(env_id):
         mujoco.set_mju_user_warning(_log_mujoco_warning)
 
 
+_MUJOCO_WARNINGS_SEEN = set()
+
+
 def _log_mujoco_warning(message):
-    """MuJoCo's user warning handler: one logged line per warning."""
-    logging.warning('MuJoCo: %s', message.strip())
+    """MuJoCo's user warning handler: each distinct warning logged once per process.
+
+    Every model load repeats a deprecation warning; 30 environments would
+    print it 30 times.
+    """
+    message = message.strip()
+    if message not in _MUJOCO_WARNINGS_SEEN:
+        _MUJOCO_WARNINGS_SEEN.add(message)
+        logging.warning('MuJoCo: %s (logged once per process)', message)
