@@ -275,3 +275,17 @@ def test_crashing_pendulum_survives_many_seeded_crashes():
         assert truncations <= batch.restarts  # A reset's restart truncates nothing.
     finally:
         batch.close()
+
+
+def test_crashing_pendulum_outside_a_worker_is_plain_pendulum():
+    import gymnasium as gym
+    crashing = gym.make(CRASHING_PENDULUM_ID, crash_probability=1.0,
+                        reset_crash_probability=1.0, mode='kill')
+    plain = gym.make('Pendulum-v1')
+    observ, _ = crashing.reset(seed=3)
+    np.testing.assert_array_equal(observ, plain.reset(seed=3)[0])
+    for action in np.linspace(-2, 2, 20, dtype=np.float32):
+        got = crashing.step([action])
+        want = plain.step([action])
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1:4] == want[1:4]

@@ -8,7 +8,6 @@ Pendulum-v1 whose worker process dies at random, seeded moments, for training
 runs that exercise the restart policy (`make_env.env_id`, `make_env.env_kwargs`).
 """
 
-import multiprocessing
 import os
 import signal
 import time
@@ -17,6 +16,8 @@ import gin
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+from agents_gin.envs import worker
 
 CRASHING_PENDULUM_ID = 'agents_gin/CrashingPendulum-v0'
 
@@ -140,9 +141,9 @@ class TwoArgumentError(Exception):
 class CrashingPendulum(PendulumEnv):
     """Pendulum-v1 whose process dies at random, seeded steps or resets.
 
-    It crashes only inside a worker process (a multiprocessing child): in a
-    main process, such as a test runner or a trainer stepping it in-process,
-    it behaves as Pendulum-v1, so a misplaced copy never kills the caller.
+    It crashes only inside an environment worker's process: anywhere else,
+    such as a test runner or a trainer stepping it in-process, it behaves as
+    Pendulum-v1, so a misplaced copy never kills the caller.
 
     The crash draws come from a generator seeded by `seed` and the seed of the
     first seeded reset in the process (BatchEnv gives every env and every
@@ -175,7 +176,6 @@ class CrashingPendulum(PendulumEnv):
         self.reset_crash_probability = reset_crash_probability
         self.crash_seed, self.mode, self.exit_code = seed, mode, exit_code
         self._crash_rng = None
-        self._armed = multiprocessing.parent_process() is not None
 
     def reset(self, *, seed=None, options=None):
         """Resets, first drawing whether the process dies now."""
@@ -193,7 +193,7 @@ class CrashingPendulum(PendulumEnv):
     def _maybe_crash(self, probability):
         if self._crash_rng is None or not probability:
             return
-        if self._crash_rng.random() >= probability or not self._armed:
+        if self._crash_rng.random() >= probability or not worker.in_worker_process():
             return
         if self.mode == 'exit':
             os._exit(self.exit_code)

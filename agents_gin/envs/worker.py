@@ -327,8 +327,17 @@ def _join_all(processes, timeout):
 # The child side.
 
 
+_IN_WORKER = []  # Holds True inside a worker's child process.
+
+
+def in_worker_process():
+    """Whether this process is an EnvWorker's child (test envs crash only there)."""
+    return bool(_IN_WORKER)
+
+
 def _child_main(conn, payload, gin_text, fault_path):
     """Builds the environments and serves requests until close or parent death."""
+    _IN_WORKER.append(True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business.
     _die_with_parent()
     try:
