@@ -272,10 +272,21 @@ env.close()
 """
 
 
-@pytest.mark.parametrize('workers', [0, 1])
-def test_mujoco_warnings_go_to_logging_not_the_current_folder(tmp_path, workers):
+_DIRECT = """
+import gymnasium as gym
+from agents_gin.envs import log_mujoco_warnings
+log_mujoco_warnings()
+for _ in range(3):
+    gym.make('HalfCheetah-v5').reset(seed=0)
+"""
+
+
+@pytest.mark.parametrize('script', [_HALF_CHEETAH.format(workers=0),
+                                    _HALF_CHEETAH.format(workers=1), _DIRECT],
+                         ids=['in-process', 'worker', 'gym.make'])
+def test_mujoco_warnings_go_to_logging_not_the_current_folder(tmp_path, script):
     result = subprocess.run(
-        [sys.executable, '-c', _HALF_CHEETAH.format(workers=workers)], cwd=tmp_path,
+        [sys.executable, '-c', script], cwd=tmp_path,
         capture_output=True, text=True, timeout=120,
         env=dict(os.environ, PYTHONPATH=REPO))
     assert result.returncode == 0, result.stderr

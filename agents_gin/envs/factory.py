@@ -70,6 +70,15 @@ def _route_mujoco_warnings(env_id):
             return
         if 'mujoco' not in entry_point.lower():
             return
+    log_mujoco_warnings()
+
+
+def log_mujoco_warnings():
+    """Installs the handler that logs MuJoCo's warnings, in this process.
+
+    For code that makes MuJoCo envs with `gymnasium.make` directly (make_env
+    does this itself); keeps a handler someone else installed.
+    """
     import mujoco
 
     if mujoco.get_mju_user_warning() is None:
