@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from agents_gin.benchmarks import learning, suite
+from agents_gin.benchmarks import end_to_end, learning, published, suite, time_to_score
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = {'pendulum': 'configs/ppo_pendulum.gin', 'cartpole': 'configs/ppo_cartpole.gin'}
@@ -108,6 +108,21 @@ def test_suite_skips_finished_runs_resumes_interrupted_ones_and_writes_results(t
     assert len(returns) == 2
     np.testing.assert_allclose(pendulum['train_return_last100'], np.mean(returns), rtol=1e-5)
 
+    # The time split of the same run: evaluations from metrics.jsonl (all but the last,
+    # which comes after the loop's clock), updates from TensorBoard, collection the rest.
+    records = [json.loads(line) for line in open(os.path.join(pendulum['run_dir'],
+                                                              'metrics.jsonl'))]
+    split = end_to_end.time_split(pendulum['run_dir'])
+    per_update = suite.scalars(os.path.join(pendulum['run_dir'], 'train'),
+                               'charts/update_seconds')
+    assert records[-1]['updates'] == 2 and len(per_update) == 2
+    np.testing.assert_allclose(split['updates'], 2 * np.mean(per_update))
+    np.testing.assert_allclose(split['evaluation'],
+                               sum(r['eval_seconds'] for r in records[:-1]))
+    np.testing.assert_allclose(split['collection'] + split['updates'] + split['evaluation'],
+                               records[-1]['seconds'])
+    assert split['collection'] > 0 and split['updates'] > 0 and split['evaluation'] > 0
+
     out = tmp_path / 'results'
     paths = suite.write_results(rows, 'suite', str(out))
     assert sorted(os.listdir(out)) == ['suite.json', 'suite_cartpole.png', 'suite_pendulum.png']
@@ -174,3 +189,85 @@ def test_mujoco_collect_only_writes_json_from_finished_runs(tmp_path):
     assert json.load(open(tmp_path / 'out' / 'ppo_mujoco.json'))['runs'][0]['eval_return'] \
         == 3400.0
     assert os.path.exists(tmp_path / 'out' / 'ppo_mujoco_ant.png')
+
+
+def test_end_to_end_report_gives_rates_shares_and_ratio():
+    split = {'env_steps': 100_000, 'seconds': 50.0, 'collection': 30.0, 'updates': 15.0,
+             'evaluation': 5.0}
+    assert end_to_end.report(split, raw=8000.0).splitlines() == [
+        'End to end: 2,000 env steps/s over 100,000 steps in 50 s; raw env loop 8,000 '
+        'steps/s; ratio 0.25',
+        '| part | seconds | share | env steps/s of that part |', '|---|---:|---:|---:|',
+        '| collection | 30.0 | 60% | 3,333 |', '| updates | 15.0 | 30% | - |',
+        '| evaluation | 5.0 | 10% | - |']
+
+
+def test_raw_rate_steps_real_envs():
+    # Pendulum steps in ~30 us: even a loaded core does thousands per second.
+    assert 1000 < end_to_end.raw_rate('Pendulum-v1', 2, seconds=0.3) < 10**7
+
+
+def test_paac_pong_run_writes_its_json_and_plot(tmp_path):
+    # The real Atari pipeline (ALE, preprocessing, NIPS network), made tiny.
+    params = ('train.num_envs = 2', 'train.eval_episodes = 2', 'Loop.chunk_steps = 20',
+              'make_env.max_episode_steps = 40')
+    rows, errors = learning.paac_pong([0], str(tmp_path / 'runs'), 1, steps=80, params=params,
+                                      out_dir=str(tmp_path / 'out'))
+    assert errors == {}
+    assert [(row['task'], row['seed'], row['env_steps']) for row in rows] == [('pong', 0, 80)]
+    written = json.load(open(tmp_path / 'out' / 'paac_pong.json'))['runs']
+    assert written[0]['curve'] == rows[0]['curve'] and len(rows[0]['curve']) == 1
+    assert -40 <= written[0]['eval_return'] <= 40  # Pong scores points, at most 40 steps.
+    assert sorted(os.listdir(tmp_path / 'out')) == ['paac_pong.json', 'paac_pong_pong.png']
+    config = open(os.path.join(rows[0]['run_dir'], 'config.gin')).read()
+    assert 'PAAC.learning_rate_decay = None' in config
+
+
+def test_time_to_score_stops_both_sides_at_the_threshold(tmp_path):
+    pytest.importorskip('stable_baselines3')
+    # A threshold every policy passes: both sides stop at their first evaluation.
+    rows = time_to_score.benchmark([0], str(tmp_path / 'runs'), tasks=['hopper'],
+                                   eval_every=2500, thresholds={'hopper': -1e9},
+                                   out_dir=str(tmp_path / 'out'))
+    assert [(r['framework'], r['env_steps'], len(r['curve'])) for r in rows] == [
+        ('agents_gin', 2500, 1), ('stable-baselines3', 2500, 1)]
+    for row in rows:
+        assert row['task'] == 'hopper' and row['threshold'] == -1e9 and row['seconds'] > 0
+        assert row['seconds'] == row['curve'][0][1]
+    log = open(tmp_path / 'runs' / 'hopper' / 'seed0.log').read()
+    assert 'Stopped by SIGTERM' in log  # Ours was stopped, not run to its budget.
+    assert json.load(open(tmp_path / 'out' / 'time_to_score.json'))['runs'] == rows
+    assert time_to_score.table(rows).splitlines()[2].startswith('| hopper | -1e+09 | ')
+
+
+def test_time_to_score_table_counts_unreached_runs_as_never():
+    rows = [{'task': 'hopper', 'framework': f, 'threshold': 2000.0, 'seconds': s}
+            for f, s in [('agents_gin', 100.0), ('agents_gin', None), ('agents_gin', 50.0),
+                         ('stable-baselines3', 900.0), ('stable-baselines3', None),
+                         ('stable-baselines3', None)]]
+    assert time_to_score.table(rows).splitlines()[2] == (
+        '| hopper | 2000 | 100 (2/3) | not reached (1/3) | infx |')
+
+
+def test_published_figures_sit_beside_our_numbers_taken_their_way():
+    curves = [[[50000, 100.0], [100000, 4000.0], [150000, 3000.0]],
+              [[50000, 300.0], [100000, 5000.0], [150000, 6000.0]],
+              [[50000, 200.0], [100000, 6000.0], [150000, 3300.0]]]
+    rows = [{'task': 'halfcheetah', 'seed': seed, 'eval_return': curve[-1][1],
+             'train_return_last100': train, 'curve': curve}
+            for seed, (curve, train) in enumerate(zip(curves, [1000.0, 2000.0, 4000.0]))]
+    ours = published.our_statistics(rows)
+    assert ours['median_eval'] == 3300.0 and ours['mean_eval'] == pytest.approx(4100.0)
+    assert ours['mean_train'] == pytest.approx(7000 / 3)
+    # Tianshou's way: the best point of the mean-over-seeds curve (100k: 5000).
+    assert ours['best_mean_eval'] == pytest.approx(np.mean(curves, axis=0)[:, 1].max())
+    assert ours['best_mean_eval'] == pytest.approx(5000.0)
+    line = published.comparison_table(rows).splitlines()[2]
+    assert line.startswith('| halfcheetah | 3 | 3,300 (3,000 to 6,000) | 2,000 (1,000 to 4,000) | ')
+    assert 'CleanRL (v4, 3 seeds, last 100 training episodes): 1,443 vs 2,333' in line
+    assert 'tf-agents (v2, 3 runs, mean evaluation): 4,239 vs 4,100' in line
+    assert 'rl-zoo (v3, one tuned agent, deterministic evaluation): 5,819 vs 3,300' in line
+    assert 'Tianshou (v3, 10 seeds, best average within 1M): 5,784 vs 5,000' in line
+    ant = published.comparison_table([dict(row, task='ant') for row in rows]).splitlines()[2]
+    assert 'CleanRL' not in ant and 'rl-zoo (v3, one tuned agent, deterministic ' \
+        'evaluation): 1,327 vs 3,300' in ant

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from agents_gin.benchmarks import end_to_end, suite
+from agents_gin.benchmarks import end_to_end, published, suite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -160,6 +160,8 @@ def mujoco(seeds, root, parallel, steps=MUJOCO_STEPS, params=(), tasks=None,
         for path in suite.write_results(rows, 'ppo_mujoco', out_dir, 'PPO MuJoCo'):
             print(f'wrote {path}')
     print(suite.summary_table(rows) if rows else 'No finished runs yet.')
+    if rows:
+        print(f'\n{published.comparison_table(rows)}')
     for (task, seed), error in errors.items():
         print(f'FAILED {task} seed {seed}: {error}')
     return rows, errors
