@@ -22,6 +22,7 @@ from agents_gin.algorithms.memory import EpisodeMemory
 from agents_gin.algorithms.normalize import StreamingNormalize
 from agents_gin.algorithms.optimizers import Adam, apply_if_finite, linear_decay
 from agents_gin.algorithms.ppo.objectives import ClippedSurrogate
+from agents_gin.algorithms.statistics import write_scalars
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.feed_forward import FeedForwardGaussian
 
@@ -115,8 +116,6 @@ class PPO(tf.Module):
             template['state'] = ((self.network.state_size,), tf.float32)
             self._state = tf.Variable(tf.zeros((num_envs, self.network.state_size)),
                                       trainable=False)
-            self._last_state = tf.Variable(tf.zeros((num_envs, self.network.state_size)),
-                                           trainable=False)
         capacity = update_every + num_envs  # Room for every episode that ends in one step.
         # Excluded from checkpoints (see checkpoint_items): a resumed run restarts episodes.
         self._episodes = EpisodeMemory(template, num_envs, max_length, 'episodes')
@@ -125,11 +124,8 @@ class PPO(tf.Module):
                                                   trainable=False)
         self._finished_terminated = tf.Variable(tf.zeros(capacity, tf.bool), trainable=False)
         self._num_finished = tf.Variable(0, trainable=False)
-        self._last_params = {key: tf.Variable(tf.zeros((num_envs,) + tuple(value.shape[1:])),
-                                              trainable=False)
-                             for key, value in probe.parameters().items()}
-        self._final_observ = tf.Variable(tf.zeros((num_envs,) + observ_shape), trainable=False)
-        self._terminated = tf.Variable(tf.zeros(num_envs, tf.bool), trainable=False)
+        # What perform and experience hand on within one traced step (see perform).
+        self._acting, self._stepped = None, None
         self.env_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name='env_steps')
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='updates')
         # Env steps when the previous update ended: the learning-rate schedule's clock.
@@ -206,41 +202,52 @@ class PPO(tf.Module):
                 tf.size(agent_indices)))
 
     def perform(self, agent_indices, observ):
-        """Samples actions; remembers the policy that chose them."""
+        """Samples actions; hands the policy that chose them on to `experience`.
+
+        The interface calls perform, experience and end_episode of one step in
+        this order (simulate traces them into one loop body), so the policy's
+        parameters pass on as tensors: storing them in variables for experience
+        to read back cost two ops per parameter on every step.
+        """
+        acting = {}
         if self.recurrent:
             state = tf.gather(self._state, agent_indices)
-            self._last_state.scatter_nd_update(agent_indices[:, None], state)
+            acting['state'] = state
             policy, state = self.network.policy_step(self._normalize(observ), state)
             self._state.scatter_nd_update(agent_indices[:, None], state)
         else:
             policy = self.network.policy(self._normalize(observ))
         for key, value in policy.parameters().items():
-            self._last_params[key].scatter_nd_update(agent_indices[:, None], value)
+            acting['policy_' + key] = value
+        self._acting = (agent_indices, acting)
         return policy.sample(self.generator)
 
     def experience(self, agent_indices, observ, action, reward, terminated, truncated,
                    next_observ):
-        """Appends the step to each environment's episode row."""
+        """Appends the step, with the policy that chose it, to each environment's episode row."""
+        acting = _handed_on(self._acting, agent_indices, 'experience', 'perform')
         transition = {'observ': tf.cast(observ, tf.float32), 'action': action,
-                      'reward': reward}
-        for key, variable in self._last_params.items():
-            transition['policy_' + key] = tf.gather(variable, agent_indices)
-        if self.recurrent:
-            transition['state'] = tf.gather(self._last_state, agent_indices)
+                      'reward': reward, **acting}
         self._episodes.append(transition, agent_indices)
-        self._final_observ.scatter_nd_update(agent_indices[:, None],
-                                             tf.cast(next_observ, tf.float32))
-        self._terminated.scatter_nd_update(agent_indices[:, None], terminated)
+        # The final observation and ending matter only to end_episode, later in this step.
+        self._stepped = (agent_indices, {'final_observ': tf.cast(next_observ, tf.float32),
+                                         'terminated': terminated})
         self.env_steps.assign_add(tf.cast(tf.size(agent_indices), tf.int64))
 
     def end_episode(self, agent_indices):
         """Moves finished episodes to the batch; trains once the batch is full."""
+        stepped, ending = self._stepped[0] if self._stepped else None, {}
+        if stepped is not None and _reachable(stepped, agent_indices):
+            # Where each ending env sits in the step's batch (identity under simulate).
+            where = tf.argmax(tf.cast(tf.equal(agent_indices[:, None], stepped[None, :]),
+                                      tf.int32), 1)
+            ending = {key: tf.gather(value, where) for key, value in self._stepped[1].items()}
+        else:
+            _handed_on(None, agent_indices, 'end_episode', 'experience')
         rows = self._num_finished + tf.range(tf.size(agent_indices))
         self._finished.copy_rows(self._episodes, agent_indices, rows)
-        self._finished_final_observ.scatter_nd_update(
-            rows[:, None], tf.gather(self._final_observ, agent_indices))
-        self._finished_terminated.scatter_nd_update(
-            rows[:, None], tf.gather(self._terminated, agent_indices))
+        self._finished_final_observ.scatter_nd_update(rows[:, None], ending['final_observ'])
+        self._finished_terminated.scatter_nd_update(rows[:, None], ending['terminated'])
         count = self._num_finished.assign_add(tf.size(agent_indices))
         return tf.cond(count >= self.update_every, self._train, lambda: tf.constant(False))
 
@@ -282,7 +289,7 @@ class PPO(tf.Module):
             values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
         for name, stat in values.items():
             self.stats[name].assign(stat)
-            tf.summary.scalar(STAT_TAGS[name], stat, step=self.env_steps)
+        write_scalars(values, STAT_TAGS, self.env_steps)
         self._discard_batch()
         self.updates.assign_add(1)
         with tf.control_dependencies(list(values.values())):
@@ -298,13 +305,12 @@ class PPO(tf.Module):
         mask = tf.logical_and(self._finished.mask(),
                               (tf.range(self._finished.capacity) < self._num_finished)[:, None])
         positions = tf.where(mask)
-        buffers = self._finished.buffers
-        raw_observ = tf.gather_nd(buffers['observ'], positions)
-        batch = {'observ': self._normalize(raw_observ),
-                 'action': tf.gather_nd(buffers['action'], positions)}
-        old = {key[len('policy_'):]: tf.gather_nd(value, positions)
-               for key, value in buffers.items() if key.startswith('policy_')}
-        reward = tf.gather_nd(buffers['reward'], positions)
+        steps = self._finished.gather(positions)  # One gather per dtype, not per field.
+        raw_observ = steps['observ']
+        batch = {'observ': self._normalize(raw_observ), 'action': steps['action']}
+        old = {key[len('policy_'):]: value
+               for key, value in steps.items() if key.startswith('policy_')}
+        reward = steps['reward']
         if self.reward_normalizer is not None:
             self.reward_normalizer.update(reward)
             reward = self.reward_normalizer.transform(reward)
@@ -330,7 +336,7 @@ class PPO(tf.Module):
         info = {'raw_observ': raw_observ, 'value': value, 'return': batch['return'],
                 'action_std': tf.reduce_mean(old['std']) if 'std' in old else tf.constant(0.0)}
         if self.recurrent:
-            batch['state'] = tf.gather_nd(buffers['state'], positions)
+            batch['state'] = steps['state']
             batch, old = self._chunk(batch, old, positions, mask)
         else:  # The episode of each transition, for the KL cutoff per episode.
             batch['segment'] = tf.cast(positions[:, 0], tf.int32)
@@ -436,6 +442,34 @@ class PPO(tf.Module):
         """The rate of this update: annealed by the env steps before its batch was collected."""
         return linear_decay(self.learning_rate, self.schedule_steps, self.decay_fraction,
                             self.total_steps)
+
+
+def _reachable(tensor, user):
+    """Whether `tensor` can feed ops next to `user`: both eager, or of user's graph or an outer one.
+
+    (end_episode runs inside simulate's tf.cond branch, a graph inside the loop body's.)
+    """
+    home, graph = getattr(tensor, 'graph', None), getattr(user, 'graph', None)
+    if home is None or graph is None:
+        return home is graph
+    while graph is not None:
+        if graph is home:
+            return True
+        graph = getattr(graph, 'outer_graph', None)
+    return False
+
+
+def _handed_on(handed, agent_indices, method, earlier):
+    """The tensors `earlier` handed on for `agent_indices`; a clear error when there are none."""
+    if handed is None or not _reachable(handed[0], agent_indices):
+        raise RuntimeError(f'PPO.{method} needs PPO.{earlier} of the same step first, in the '
+                           'same graph (as simulate calls them)')
+    indices, tensors = handed
+    if indices is not agent_indices:
+        tensors = {key: tf.gather(value, tf.argmax(tf.cast(
+            tf.equal(agent_indices[:, None], indices[None, :]), tf.int32), 1))
+            for key, value in tensors.items()}
+    return tensors
 
 
 class RecurrentGreedyPolicy(GreedyPolicy):
