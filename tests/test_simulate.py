@@ -16,7 +16,7 @@ class RecordingAgent(RandomAgent):
     """Logs every interface call with its indices, in call order."""
 
     def __init__(self, action_space):
-        super().__init__(action_space)
+        super().__init__(None, action_space)
         self.calls = []
 
     def _log(self, name, *tensors):
@@ -110,7 +110,7 @@ def test_float64_observations_reach_the_graph_as_float32():
     batch = BatchEnv([lambda: gym.make('HalfCheetah-v5')] * 2, seed=0)
     env = InGraphBatchEnv(batch)
     assert batch.observation_space.dtype == np.float64
-    simulation = Simulation(env, RandomAgent(batch.action_space))
+    simulation = Simulation(env, RandomAgent(batch.observation_space, batch.action_space))
     simulation.run(3)
     assert env.observ.dtype == tf.float32 and env.observ.shape == (2, 17)
     assert np.abs(env.observ.numpy()).sum() > 0

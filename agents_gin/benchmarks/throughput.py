@@ -58,8 +58,14 @@ def _make_batch(env_id, num_envs, num_workers):
     return BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=0)
 
 
-def _batch_env(env_id, num_envs, actions, num_workers):
-    batch = _make_batch(env_id, num_envs, num_workers)
+def _envpool(env_id, num_envs):
+    from agents_gin.envs.envpool_env import EnvPoolBatchEnv
+
+    return EnvPoolBatchEnv(num_envs=num_envs, env_id=env_id, seed=0)
+
+
+def _batch_env(env_id, num_envs, actions, num_workers, make_batch=_make_batch):
+    batch = make_batch(env_id, num_envs, num_workers)
     batch.reset()
 
     def step():
@@ -72,18 +78,68 @@ def _batch_env(env_id, num_envs, actions, num_workers):
     return step, batch.close
 
 
-def _simulate(env_id, num_envs, unused_actions, num_workers):
+# The shipped PPO config of each env id, for the `ppo` rows.
+SHIPPED_CONFIGS = {'Pendulum-v1': 'ppo_pendulum.gin', 'HalfCheetah-v5': 'ppo_halfcheetah.gin',
+                   'Hopper-v5': 'ppo_hopper.gin', 'Walker2d-v5': 'ppo_walker.gin',
+                   'Ant-v5': 'ppo_ant.gin', 'Humanoid-v5': 'ppo_humanoid.gin',
+                   'Reacher-v5': 'ppo_reacher.gin', 'CartPole-v1': 'ppo_cartpole.gin'}
+
+
+def _simulate(env_id, num_envs, unused_actions, num_workers, make_batch=_make_batch):
     import tensorflow as tf  # Imported late: the worker variants must not fork TF threads.
 
     from agents_gin.algorithms.simple_agents import MLPAgent
     from agents_gin.envs.in_graph import InGraphBatchEnv
     from agents_gin.simulate import Simulation
 
-    batch = _make_batch(env_id, num_envs, num_workers)
+    batch = make_batch(env_id, num_envs, num_workers)
     env = InGraphBatchEnv(batch)
     simulation = Simulation(env, MLPAgent(batch.observation_space, batch.action_space))
     chunk = tf.constant(max(10, 20000 // num_envs))
     simulation.run(tf.constant(2))
+
+    def step():
+        simulation.run(chunk)
+        return int(chunk) * num_envs
+
+    return step, batch.close
+
+
+def _ppo(env_id, num_envs, unused_actions, num_workers):
+    """PPO's collection (perform, experience, episode buffers, normalisers) without updates.
+
+    The agent, its network and the env chain (wrappers, episode limit) come from
+    the env's shipped config; each batch of finished episodes is discarded where
+    an update would train on it.
+    """
+    import tensorflow as tf
+
+    from agents_gin import gin_config
+    from agents_gin.algorithms.ppo import PPO
+    from agents_gin.envs.in_graph import InGraphBatchEnv
+    from agents_gin.simulate import Simulation
+
+    class CollectOnly(PPO):
+        """Empties the batch where PPO would train on it."""
+
+        def _train(self):
+            self._discard_batch()
+            return tf.constant(False)
+
+    saved = gin.config_str()
+    gin.clear_config()
+    try:
+        gin_config.parse([SHIPPED_CONFIGS[env_id]], [])
+        batch = BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=0)
+        agent = CollectOnly(batch.observation_space, batch.action_space, num_envs, seed=0,
+                            total_steps=gin.query_parameter('Loop.total_steps'))
+        simulation = Simulation(InGraphBatchEnv(batch), agent)
+        simulation.run(tf.constant(2))  # Traced while the config is bound.
+    finally:
+        gin.clear_config()
+        with gin.unlock_config():
+            gin.parse_config(saved)
+    chunk = tf.constant(max(10, 20000 // num_envs))
 
     def step():
         simulation.run(chunk)
@@ -99,7 +155,34 @@ VARIANTS = {
     'BatchEnv in-process': lambda env_id, n, a: _batch_env(env_id, n, a, 0),
     'BatchEnv 2 workers': lambda env_id, n, a: _batch_env(env_id, n, a, 2),
     'simulate + MLP, in-process': lambda env_id, n, a: _simulate(env_id, n, a, 0),
+    'ppo collection, in-process': lambda env_id, n, a: _ppo(env_id, n, a, 0),
+    'EnvPool batch': lambda env_id, n, a: _batch_env(
+        env_id, n, a, 0, lambda env_id, n, _: _envpool(env_id, n)),
+    'simulate + MLP, EnvPool': lambda env_id, n, a: _simulate(
+        env_id, n, a, 0, lambda env_id, n, _: _envpool(env_id, n)),
 }
+CEILING = 'raw loop (ceiling)'
+
+
+def select(prefixes):
+    """The variant names starting with any of `prefixes` (all when empty); the raw loop first.
+
+    Raises ValueError naming a prefix that matches nothing.
+    """
+    if not prefixes:
+        try:
+            import envpool  # noqa: F401
+        except ImportError:  # An optional extra: its rows only where it is installed.
+            return [name for name in VARIANTS if 'EnvPool' not in name]
+        return list(VARIANTS)
+    chosen = [CEILING]
+    for prefix in prefixes:
+        matches = [name for name in VARIANTS if name.startswith(prefix)]
+        if not matches:
+            raise ValueError(f'--variants: no variant starts with {prefix!r}; variants are '
+                             f'{", ".join(map(repr, VARIANTS))}')
+        chosen += [name for name in matches if name not in chosen]
+    return chosen
 
 
 def measure(env_id, num_envs, repeats=3, seconds=1.0, variants=None):
@@ -122,9 +205,17 @@ def measure(env_id, num_envs, repeats=3, seconds=1.0, variants=None):
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
+def rows(env_id, num_envs, rates):
+    """The JSON rows of one cell: steps per second and the ratio to the raw loop."""
+    ceiling = rates.get(CEILING)
+    return [{'env': env_id, 'num_envs': num_envs, 'variant': name,
+             'steps_per_second': rate, 'ratio': rate / ceiling if ceiling else None}
+            for name, rate in rates.items()]
+
+
 def report(env_id, num_envs, rates):
     """Formats one table block with ratios to the ceiling and to gymnasium's best."""
-    ceiling = rates.get('raw loop (ceiling)')
+    ceiling = rates.get(CEILING)
     gym_best = max(rates.get('gym SyncVectorEnv', 0), rates.get('gym AsyncVectorEnv', 0))
     lines = []
     for name, rate in rates.items():
