@@ -73,7 +73,7 @@ class EnvWorker:
         self._conn, child_conn = context.Pipe()
         payload = cloudpickle.dumps(list(constructors))
         # The child dumps its stacks here on a fatal signal; the parent keeps
-        # the descriptor and unlinks the name once the child has opened it.
+        # the descriptor, and the child unlinks the name once it has opened it.
         self._fault_fd, fault_path = tempfile.mkstemp(prefix='agents_gin_fault_')
         self._process = context.Process(
             target=_child_main, args=(child_conn, payload, gin.config_str(), fault_path),
@@ -82,7 +82,7 @@ class EnvWorker:
             self._process.start()
         except BaseException:
             os.close(self._fault_fd)
-            os.unlink(fault_path)
+            _unlink_quietly(fault_path)
             raise
         child_conn.close()
         self.pid = self._process.pid
@@ -92,7 +92,7 @@ class EnvWorker:
         try:
             self.spaces = self.receive(0, 'construct', start_timeout)
         finally:
-            os.unlink(fault_path)
+            _unlink_quietly(fault_path)  # In case the child died before it could.
         self.observation_space, self.action_space, _ = self.spaces[0]
         if shared_memory and getattr(self.observation_space, 'shape', None) is not None:
             self._attach_shared_memory()
@@ -446,6 +446,7 @@ _FAULT_FILE = []  # Keeps the child's fault file open for faulthandler.
 def _watch_faults(path):
     """Dumps all Python stacks to `path` on a fatal signal or on SIGUSR1."""
     fault_file = open(path, 'w')  # noqa: SIM115 -- must stay open for the process's life.
+    _unlink_quietly(path)  # Nothing is left behind, whoever dies first.
     _FAULT_FILE.append(fault_file)
     faulthandler.enable(fault_file, all_threads=True)
     faulthandler.register(signal.SIGUSR1, fault_file, all_threads=True)
@@ -508,6 +509,14 @@ def _is_learner_import(line):
     if module.startswith('tensorflow') or module.startswith('launch'):
         return True
     return module.startswith('agents_gin') and not module.startswith('agents_gin.envs')
+
+
+def _unlink_quietly(path):
+    """Removes a file that may already be gone."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _die_with_parent():
