@@ -126,6 +126,19 @@ def test_death_while_idle_is_restarted_at_the_next_reset_which_runs_again():
         batch.close()
 
 
+def test_death_before_a_call_is_retried_and_the_next_step_truncates():
+    batch = BatchEnv([mock(i) for i in range(4)], num_workers=2, max_restarts=1)
+    try:
+        batch.reset()
+        previous = batch.step(zeros(batch))[0]
+        kill_and_wait(batch._workers[0].pid)
+        assert batch.get_attr('tag') == [0.0, 1.0, 2.0, 3.0]
+        assert batch.restarts == 1
+        assert_truncated_at(batch.step(zeros(batch)), [0, 1], previous)
+    finally:
+        batch.close()
+
+
 def test_death_during_reset_is_retried_on_the_rebuilt_worker(tmp_path):
     once = str(tmp_path / 'crashed')
     batch = BatchEnv([mock(1), faulty(fail_on='reset', mode='kill', once=once), mock(3)],
