@@ -9,7 +9,18 @@ Fixed from the original: value targets bootstrap on truncation and not on
 termination; padding never counts in averages (transitions are compacted);
 no finished episode is dropped (the memory has room for a whole batch more);
 acting and training see the same observation statistics (the normaliser is
-frozen while collecting and updated after each training round).
+frozen while collecting and updated after each training round; before its first
+statistics it passes raw observations through unclipped).
+
+Where we differ from the original by default, a binding restores it: the value
+regresses to the GAE lambda-return (`value_target='discounted_return'` for the
+original's discounted return), a time limit bootstraps (`bootstrap_truncated`),
+and the objective is the clipped surrogate (`objective=@KLPenalty` for the
+original's adaptive penalty, whose cutoff applies per episode as there).
+
+Statistics of each update go to TensorBoard from inside the graph (see
+STAT_TAGS): approx_kl is CleanRL's estimator mean((r - 1) - log r), and it, the
+losses, entropy and clip_fraction are averages over the update's gradient steps.
 """
 
 import gin
