@@ -52,7 +52,7 @@ TAIL_LINES = 12  # Lines of a failed run's log that go into its row.
 FIELDS = ['setting', 'seed', 'status', 'eval_return', 'env_steps', 'steps_per_second',
           'attempts', 'node', 'run_dir', 'log', 'error']
 # TensorFlow's start-up chatter, left out of a failed run's error.
-NOISE = re.compile(r'[IW]\d{4} \d\d:\d\d:\d\d\.\d+ |WARNING: All log messages before absl')
+NOISE = re.compile(r'[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] |WARNING: All log messages before absl')
 # Markers the sweep writes into a run's log around each attempt.
 ATTEMPT, EXIT, STOPPED = '[sweep] attempt', '[sweep] exit code', '[sweep] stopped'
 
@@ -221,9 +221,12 @@ def launch_run(run, on_record=None, node=None):
                 time.sleep(0.5)
                 _report_new_records(run, reported, on_record)
             code = process.wait()
-        except BaseException:
+        except BaseException as error:
+            # Marked first: Ray may end this thread at any moment after stopping the trial.
+            log.write(f'{STOPPED} by {type(error).__name__} in the sweep (a scheduler or an '
+                      'interrupt); the run got SIGTERM\n')
+            log.flush()
             _terminate(process)
-            log.write(f'{STOPPED} (exit code {process.returncode})\n')
             raise
         log.write(f'{EXIT} {code}\n')
     if on_record is not None:
@@ -264,6 +267,20 @@ def _records(run_dir):
         return [json.loads(line) for line in file if line.endswith('\n') and line.strip()]
 
 
+def mark_stopped(run, reason):
+    """Notes in the log that the last attempt was stopped, unless it recorded its end."""
+    attempts = _attempts(run.log)
+    if attempts and _end(attempts[-1]) is None:
+        with open(run.log, 'a') as log:
+            log.write(f'{STOPPED} by {reason}\n')
+
+
+def _end(lines):
+    """The line that recorded how an attempt ended (the run may print after it), or None."""
+    ends = [line for line in lines if line.startswith((EXIT, STOPPED))]
+    return ends[-1] if ends else None
+
+
 def _attempts(log_path):
     """The log's lines grouped per attempt: [[line, ...], ...]; [] for no log."""
     if not os.path.exists(log_path):
@@ -295,7 +312,7 @@ def read_result(run):
     if os.path.exists(finished):
         with open(finished) as file:
             row.update(status='finished', eval_return=json.load(file)['eval_return'])
-    elif lines and lines[-1].startswith(STOPPED):
+    elif lines and (_end(lines) or '').startswith(STOPPED):
         row['status'] = 'stopped'
     else:
         row['status'] = 'failed'
@@ -307,7 +324,7 @@ def _failure(lines):
     """What went wrong in the last attempt: its exit status and the last lines of its output."""
     if not lines:
         return 'never started'
-    end = lines[-1]
+    end = _end(lines) or ''
     if end.startswith(EXIT):
         status = f'exit code {end[len(EXIT):].strip()}'
         if status == 'exit code 0':

@@ -89,7 +89,14 @@ def run_trials(runs, root, options):
                 storage_path=os.path.join(root, '_ray'),
                 failure_config=tune.FailureConfig(max_failures=options.max_failures),
                 verbose=0))
-        tuner.fit()  # Failed trials do not raise here; their logs say what happened.
+        results = tuner.fit()  # Failed trials do not raise here; their logs say so.
+        for result in results:
+            # Ended by Tune without an error: finished, or stopped by the scheduler, whose
+            # stop may have ended the trial before it could say so in the log.
+            run = runs[result.config['run']]
+            if result.error is None and not os.path.exists(
+                    os.path.join(run.run_dir, 'finished.json')):
+                sweep.mark_stopped(run, "Ray Tune's scheduler")
     finally:
         if started:
             ray.shutdown()

@@ -16,6 +16,7 @@ a run failed, naming it and its log, and 2 for a mistake in the flags.
 See docs/sweeps.md.
 """
 
+import os
 import sys
 
 from absl import app, flags
@@ -90,7 +91,7 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error), exitcode=2) from error
     print(sweep.format_table(rows))
-    root = rows[0]['run_dir'].rsplit('/', 2)[0]
+    root = os.path.abspath(os.path.expanduser(FLAGS.root))
     print(f'\nOne row per run in {root}/summary.csv; compare them with '
           f'tensorboard --logdir={root}')
     failures = sweep.format_failures(rows)

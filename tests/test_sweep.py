@@ -203,3 +203,27 @@ def test_failed_runs_are_loud(user_folder):
     from agents_gin.sweep import Run
     run = Run((('PPO.discount', 0.9),), 3, row['run_dir'], (), (), user_folder)
     assert sweep.read_result(run)['error'] == error
+
+
+@pytest.mark.parametrize('log, status, error', [
+    ('[sweep] attempt 1 on a at t\nx\n[sweep] exit code 1\n'
+     '[sweep] attempt 2 on b at t\nI0000 00:00:17.5   26 port.cc:153] oneDNN\nboom\n'
+     '[sweep] exit code 3\n', 'failed', 'exit code 3:\nboom'),
+    ('[sweep] attempt 1 on b at t\nstep 400\n[sweep] stopped by SystemExit in the sweep\n'
+     'Interrupted by SIGTERM\n', 'stopped', ''),
+    ('[sweep] attempt 1 on b at t\nstep 400\n', 'failed',
+     'no exit status recorded (the process running the sweep died):\nstep 400'),
+    ('[sweep] attempt 1 on b at t\n[sweep] exit code 0\n', 'failed',
+     'exit code 0 without finished.json:'),
+    (None, 'failed', 'never started'),
+])
+def test_how_a_run_ended_is_read_from_its_log(tmp_path, log, status, error):
+    run = sweep.Run((), 0, str(tmp_path / 'default' / 'seed0-x'), (), (), str(tmp_path))
+    if log is not None:
+        os.makedirs(os.path.dirname(run.log))
+        with open(run.log, 'w') as file:
+            file.write(log)
+    row = sweep.read_result(run)
+    assert (row['status'], row['error']) == (status, error)
+    assert row['attempts'] == (0 if log is None else log.count('[sweep] attempt'))
+    assert row['node'] == ('' if log is None else 'b')
