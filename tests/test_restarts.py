@@ -302,3 +302,22 @@ def test_crashing_pendulum_outside_a_worker_is_plain_pendulum():
         want = plain.step([action])
         np.testing.assert_array_equal(got[0], want[0])
         assert got[1:4] == want[1:4]
+
+
+def test_last_error_survives_the_crossing_into_a_graph():
+    import tensorflow as tf
+
+    from agents_gin.envs.in_graph import InGraphBatchEnv
+    batch = BatchEnv([mock(0), faulty(at=1, mode='exit')], num_workers=2, max_restarts=0)
+    try:
+        env = InGraphBatchEnv(batch)
+        env.reset()
+        step = tf.function(lambda: env.step(tf.zeros((2, 1))))
+        with pytest.raises(tf.errors.OpError):
+            step()
+        # What the loop re-raises instead of TensorFlow's wrapped error.
+        assert isinstance(batch.last_error, EnvWorkerCrashed)
+        assert str(batch.last_error).startswith(
+            'environment worker died: exited with code 3 [worker 1, envs [1], pid ')
+    finally:
+        batch.close()
