@@ -94,15 +94,44 @@ def test_force_reset_restarts_every_episode():
     assert lengths.numpy().size == 0  # Cut-off episodes are not reported as finished.
 
 
-def test_mlp_agent_stays_in_bounds_on_pendulum():
+class ActionLog(MLPAgent):
+    """An MLPAgent that keeps every action batch it chose, in order."""
+
+    def __init__(self, observation_space, action_space):
+        super().__init__(observation_space, action_space)
+        self.actions = []
+
+    def perform(self, agent_indices, observ):
+        action = super().perform(agent_indices, observ)
+
+        def keep(value):
+            self.actions.append(value.copy())
+            return value
+        kept = tf.numpy_function(keep, [action], tf.float32, stateful=True)
+        kept.set_shape(action.shape)
+        return kept
+
+
+def test_scores_are_the_returns_of_the_actions_played_on_pendulum():
     import gymnasium as gym
     batch = BatchEnv([lambda: gym.make('Pendulum-v1')] * 3, seed=0)
-    simulation = Simulation(InGraphBatchEnv(batch),
-                            MLPAgent(batch.observation_space, batch.action_space))
-    scores, lengths, _ = simulation.run(200)
+    agent = ActionLog(batch.observation_space, batch.action_space)
+    simulation = Simulation(InGraphBatchEnv(batch), agent)
+    scores, lengths, indices = simulation.run(200)
     np.testing.assert_array_equal(lengths, [200, 200, 200])
-    assert np.all(scores.numpy() < 0)
-    assert np.all(np.abs(simulation.env.action.numpy()) <= 2)
+    np.testing.assert_array_equal(indices, [0, 1, 2])
+    # Replaying the same actions on plain gymnasium envs (env i seeded with i) gives
+    # the same returns: scores sum exactly the rewards of each env's own episode.
+    actions = np.stack(agent.actions)
+    assert actions.shape == (200, 3, 1) and np.abs(actions).max() <= 2
+    returns = []
+    for index in range(3):
+        env = gym.make('Pendulum-v1')
+        env.reset(seed=index)
+        returns.append(sum(env.step(action)[1] for action in actions[:, index]))
+    np.testing.assert_allclose(scores, returns, rtol=1e-5)
+    assert len(set(np.round(returns, 3))) == 3  # Three different episodes, not one thrice.
+    np.testing.assert_array_equal(simulation.env.action.numpy(), actions[-1])
 
 
 def test_float64_observations_reach_the_graph_as_float32():

@@ -15,6 +15,9 @@ import numpy as np
 
 from agents_gin.envs import BatchEnv, make_env
 
+# Env steps per graph call of the simulate variants (tests make it small).
+STEPS_PER_CALL = 20000
+
 
 def _timed(step, seconds):
     """Calls `step()` (which returns the env steps it made) for about `seconds`."""
@@ -95,7 +98,7 @@ def _simulate(env_id, num_envs, unused_actions, num_workers, make_batch=_make_ba
     batch = make_batch(env_id, num_envs, num_workers)
     env = InGraphBatchEnv(batch)
     simulation = Simulation(env, MLPAgent(batch.observation_space, batch.action_space))
-    chunk = tf.constant(max(10, 20000 // num_envs))
+    chunk = tf.constant(max(10, STEPS_PER_CALL // num_envs))
     simulation.run(tf.constant(2))
 
     def step():
@@ -139,12 +142,13 @@ def _ppo(env_id, num_envs, unused_actions, num_workers):
         gin.clear_config()
         with gin.unlock_config():
             gin.parse_config(saved)
-    chunk = tf.constant(max(10, 20000 // num_envs))
+    chunk = tf.constant(max(10, STEPS_PER_CALL // num_envs))
 
     def step():
         simulation.run(chunk)
         return int(chunk) * num_envs
 
+    step.simulation = simulation  # For tests.
     return step, batch.close
 
 
