@@ -16,6 +16,7 @@ A new algorithm needs nothing outside its own folder and a gin file: subclass
 import typing
 
 import tensorflow as tf
+from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 
 @typing.runtime_checkable
@@ -59,12 +60,14 @@ class Agent(Policy, typing.Protocol):
         experiment refuses an environment whose episodes may be longer.
 
     Update statistics are the agent's to write: inside the graph, once per
-    update, `tf.summary.scalar(tag, value, step=self.env_steps)` under
-    CleanRL-style names (losses/policy_loss, losses/value_loss, losses/entropy,
-    losses/approx_kl, losses/clip_fraction, losses/explained_variance,
-    charts/learning_rate, charts/update_seconds, ...). The loop makes the run's
-    train summary writer the default around every call of the training
-    simulation, the tracing call included, so these ops are recorded.
+    update, `write_scalar(tag, value, step=self.env_steps)` (below; inside
+    simulate's while loop `tf.summary.scalar` would prefix the tag with the
+    graph's name scopes, e.g. 'while/') under CleanRL-style names
+    (losses/policy_loss, losses/value_loss, losses/entropy, losses/approx_kl,
+    losses/clip_fraction, losses/explained_variance, charts/learning_rate,
+    charts/update_seconds, ...). The loop makes the run's train summary writer
+    the default around every call of the training simulation, the tracing call
+    included, so these ops are recorded.
     """
 
     env_steps: tf.Variable
@@ -77,6 +80,22 @@ class Agent(Policy, typing.Protocol):
 
     def greedy_policy(self, num_envs):
         """Returns a `Policy` that acts greedily on `num_envs` environments, for evaluation."""
+
+
+def write_scalar(tag, value, step):
+    """Writes a TensorBoard scalar under exactly `tag`, whatever the name scope.
+
+    `tf.summary.scalar` prefixes its tag with the current name scope, which
+    inside a graph's while loop or cond is 'while/...' or 'cond/...'; this
+    writes through `tf.summary.write` with the scalar plugin's metadata instead.
+    Records to the default summary writer (a no-op without one).
+    """
+    return tf.summary.write(tag, tf.cast(value, tf.float32), step=step,
+                            metadata=_SCALAR_METADATA)
+
+
+_SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None,
+                                                           description=None)
 
 
 # What check_agent looks for, in the order it names them.
