@@ -145,7 +145,8 @@ class EnvWorker:
     def raise_timeout(self, command, timeout):
         """Stops a worker that did not answer in time and raises, with its stacks."""
         stacks = self._dump_stacks()
-        self._fail(f'no answer within {timeout:g} s during {command}')
+        # A hung child reads no request: skip asking it to close, SIGTERM at once.
+        self._fail(f'no answer within {timeout:g} s during {command}', ask=False)
         raise errors.EnvWorkerTimeout(
             self.worker_index, self.env_indices, self.pid, command, timeout, stacks)
 
@@ -189,10 +190,12 @@ class EnvWorker:
             os.unlink(path)
         self._observ_view = np.frombuffer(buffer, space.dtype).reshape(shape)
 
-    def _fail(self, reason):
-        """Marks the worker unusable and stops its process."""
+    def _fail(self, reason, ask=True):
+        """Marks the worker unusable and stops its process (`ask`: request a close first)."""
         self._broken = reason
-        self._finalizer()
+        detached = self._finalizer.detach()  # None once stopped.
+        if detached is not None:
+            _stop_processes(detached[2][0], self._close_timeout, ask)
 
     def _raise_crashed(self, command):
         """Raises EnvWorkerCrashed with the exit status and any stacks the child dumped."""
@@ -283,21 +286,23 @@ def close_workers(workers):
     _stop_processes(entries, timeout)
 
 
-def _stop_processes(entries, timeout):
+def _stop_processes(entries, timeout, ask=True):
     """Asks each child to close, then SIGTERMs, then SIGKILLs the rest; stages in parallel.
 
     Args:
       entries: (process, connection, fault file descriptor) per worker.
       timeout: seconds each of the first two stages waits for all children.
+      ask: whether to request a close first (False for a child known to hang).
     """
     remaining = [process for process, _, _ in entries if process.is_alive()]
-    for process, conn, _ in entries:
-        if process in remaining:
-            try:
-                conn.send((0, 'close', None))
-            except (OSError, ValueError):
-                pass
-    remaining = _join_all(remaining, timeout)
+    if ask:
+        for process, conn, _ in entries:
+            if process in remaining:
+                try:
+                    conn.send((0, 'close', None))
+                except (OSError, ValueError):
+                    pass
+        remaining = _join_all(remaining, timeout)
     for process in remaining:
         process.terminate()
     remaining = _join_all(remaining, timeout)
