@@ -5,7 +5,12 @@ fast; `agents_gin.envs.in_graph` is the one module here that needs it.
 """
 
 from agents_gin.envs.batch_env import BatchEnv, make_batch_env
-from agents_gin.envs.errors import EnvWorkerCrashed, EnvWorkerError, EnvWorkerTimeout
+from agents_gin.envs.errors import (
+    EnvWorkerCrashed,
+    EnvWorkerError,
+    EnvWorkerTimeout,
+    RestartLimitExceeded,
+)
 from agents_gin.envs.factory import log_mujoco_warnings, make_env
 from agents_gin.envs.testing import FaultyEnv, GinTaggedEnv, MockEnv
 from agents_gin.envs.worker import EnvWorker
@@ -23,5 +28,5 @@ __all__ = [
     'ActionRepeat', 'BatchEnv', 'CheckFinite', 'ConvertTo32Bit', 'EnvWorker', 'EnvWorkerCrashed',
     'EnvWorkerError', 'EnvWorkerTimeout', 'FaultyEnv', 'FrameDelta', 'FrameHistory',
     'GinTaggedEnv', 'MockEnv', 'RandomStart', 'RangeNormalize', 'log_mujoco_warnings',
-    'make_batch_env', 'make_env',
+    'RestartLimitExceeded', 'make_batch_env', 'make_env',
 ]
