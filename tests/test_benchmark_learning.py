@@ -160,14 +160,22 @@ def test_collect_keeps_only_finished_runs(tmp_path):
     assert rows[0]['git_commit'] == 'abc' and rows[0]['git_commits'] == ['abc', 'def']
 
 
-def test_launcher_names_an_unknown_suite_task():
+@pytest.mark.parametrize('flags, message', [
+    (['--task=mujoco', '--suite_tasks=hopper,humanoidd'],
+     '--suite_tasks: unknown mujoco task(s) humanoidd; valid: halfcheetah, hopper, '
+     'walker2d, ant'),
+    (['--task=time_to_score', '--suite_tasks=ant'],
+     '--suite_tasks: unknown time_to_score task(s) ant; valid: halfcheetah, hopper'),
+    (['--task=pendulum', '--suite_tasks=hopper'],
+     '--suite_tasks applies to --task=mujoco or time_to_score, not pendulum'),
+    (['--task=mujoco', '--parallel=0'], '--parallel must be >= 1, got 0'),
+])
+def test_launcher_names_a_bad_flag_in_one_line(flags, message):
     result = subprocess.run(
-        [sys.executable, '-m', 'launch.benchmark', '--mode=learning', '--task=mujoco',
-         '--suite_tasks=hopper,humanoidd', '--collect_only', '--root=/nonexistent'],
-        cwd=REPO, capture_output=True, text=True)
-    assert result.returncode != 0
-    assert ('--suite_tasks: unknown MuJoCo task(s) humanoidd; valid: halfcheetah, hopper, '
-            'walker2d, ant') in result.stderr
+        [sys.executable, '-m', 'launch.benchmark', '--mode=learning', '--collect_only',
+         '--root=/nonexistent', *flags], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f'Error: {message}'
 
 
 def test_parallel_must_be_positive():

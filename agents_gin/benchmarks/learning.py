@@ -199,15 +199,27 @@ def _median(results, key):
     return statistics.median(result[key] for result in results)
 
 
+def validate(task, suite_tasks=None, parallel=1):
+    """Raises ValueError naming a bad --suite_tasks entry or --parallel value."""
+    from agents_gin.benchmarks import time_to_score
+
+    valid = {'mujoco': MUJOCO, 'time_to_score': time_to_score.TASKS}.get(task)
+    if suite_tasks and valid is None:
+        raise ValueError(f'--suite_tasks applies to --task=mujoco or time_to_score, not {task}')
+    unknown = sorted(set(suite_tasks or ()) - set(valid or ()))
+    if unknown:
+        raise ValueError(f'--suite_tasks: unknown {task} task(s) {", ".join(unknown)}; '
+                         f'valid: {", ".join(valid)}')
+    if parallel < 1:
+        raise ValueError(f'--parallel must be >= 1, got {parallel}')
+
+
 def run_task(task, seeds, params=(), root=None, parallel=1, steps=None, suite_tasks=None,
              results_dir=None, collect_only=False):
     """The `--mode=learning` entry point: a resumable suite or a one-off timed benchmark."""
+    validate(task, suite_tasks, parallel)
     out_dir = results_dir or suite.RESULTS
     if task == 'mujoco':
-        unknown = sorted(set(suite_tasks or ()) - set(MUJOCO))
-        if unknown:
-            raise ValueError(f'--suite_tasks: unknown MuJoCo task(s) {", ".join(unknown)}; '
-                             f'valid: {", ".join(MUJOCO)}')
         root = os.path.expanduser(root or '~/agents_gin_benchmarks/mujoco')
         return mujoco(seeds, root, parallel, steps or MUJOCO_STEPS, params, suite_tasks,
                       out_dir, collect_only)
@@ -218,10 +230,6 @@ def run_task(task, seeds, params=(), root=None, parallel=1, steps=None, suite_ta
     if task == 'time_to_score':
         from agents_gin.benchmarks import time_to_score
 
-        unknown = sorted(set(suite_tasks or ()) - set(time_to_score.TASKS))
-        if unknown:
-            raise ValueError(f'--suite_tasks: unknown time-to-score task(s) '
-                             f'{", ".join(unknown)}; valid: {", ".join(time_to_score.TASKS)}')
         root = os.path.expanduser(root or '~/agents_gin_benchmarks/time_to_score')
         return time_to_score.benchmark(seeds, root, suite_tasks, steps or 1_000_000,
                                        out_dir=out_dir)
