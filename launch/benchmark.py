@@ -8,6 +8,7 @@ import datetime
 import json
 import os
 import platform
+import sys
 
 from absl import app, flags
 
@@ -49,6 +50,10 @@ def main(argv):
     if FLAGS.mode == 'learning':
         from agents_gin.benchmarks import learning
 
+        try:
+            learning.validate(FLAGS.task, FLAGS.suite_tasks, FLAGS.parallel)
+        except ValueError as error:
+            sys.exit(f'Error: {error}')
         learning.run_task(FLAGS.task, [int(seed) for seed in FLAGS.seeds], FLAGS.gin_param,
                           root=FLAGS.root, parallel=FLAGS.parallel, steps=FLAGS.steps,
                           suite_tasks=FLAGS.suite_tasks, results_dir=FLAGS.results_dir,
