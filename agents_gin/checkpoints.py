@@ -14,6 +14,7 @@ import shutil
 
 import tensorflow as tf
 from absl import logging
+from google.protobuf import text_format
 
 
 class CheckpointNotLoadable(RuntimeError):
@@ -41,9 +42,14 @@ def restore_latest(checkpoint, folder, max_to_keep):
                             _first_line(error))
             failures.append((path, error))
             continue
-        status.assert_existing_objects_matched()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as error:
+            raise CheckpointNotLoadable(
+                f'{path} does not match the objects of this run (was the algorithm or a '
+                f'network changed since it was saved?): {_first_line(error)}') from None
         if failures:
-            _set_aside(failures, folder, manager.checkpoints, path)
+            _set_aside(failures, folder, path)
             manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep)
         return path, manager
     if failures:
@@ -74,7 +80,7 @@ def _read_every_tensor(path):
         reader.get_tensor(name)
 
 
-def _set_aside(failures, folder, listed, restored):
+def _set_aside(failures, folder, restored):
     """Moves damaged checkpoints' files to damaged/ and takes them off the folder's list."""
     damaged = os.path.join(folder, 'damaged')
     os.makedirs(damaged, exist_ok=True)
@@ -83,9 +89,29 @@ def _set_aside(failures, folder, listed, restored):
             os.replace(name, os.path.join(damaged, os.path.basename(name)))
         logging.warning('Moved the damaged checkpoint %s to %s; resuming from %s.', path,
                         damaged, restored)
-    bad = {path for path, _ in failures}
-    kept = [path for path in listed if path not in bad]
-    tf.compat.v1.train.update_checkpoint_state(folder, restored, kept)
+    _forget(folder, {path for path, _ in failures}, restored)
+
+
+def _forget(folder, bad, restored):
+    """Rewrites the folder's checkpoint list without `bad`, `restored` as the latest.
+
+    The list keeps each checkpoint's save time, which CheckpointManager needs
+    to go on deleting the oldest ones.
+    """
+    state = tf.train.get_checkpoint_state(folder)
+    pairs = list(zip(state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps))
+    pairs = [(path, stamp) for path, stamp in pairs if path not in bad]
+    del state.all_model_checkpoint_paths[:]
+    del state.all_model_checkpoint_timestamps[:]
+    for path, stamp in pairs:
+        # Names relative to the folder, as CheckpointManager writes them.
+        state.all_model_checkpoint_paths.append(os.path.basename(path))
+        state.all_model_checkpoint_timestamps.append(stamp)
+    state.model_checkpoint_path = os.path.basename(restored)
+    path = os.path.join(folder, 'checkpoint')
+    with open(path + '.tmp', 'w') as file:
+        file.write(text_format.MessageToString(state))
+    os.replace(path + '.tmp', path)
 
 
 def _first_line(error):

@@ -98,8 +98,7 @@ class Loop:
                 logging.warning('Removed %s events past env step %d (the restored checkpoint).',
                                 folder, steps)
             self.writers[phase] = tf.summary.create_file_writer(folder)
-            if existed:
-                run_log.mark_restart(self.writers[phase], steps)
+            run_log.mark_start(self.writers[phase], steps, resumed=existed)
         self.progress = Progress(self.total_steps, self.progress_every_seconds)
         try:
             with SignalWatcher() as self.signals:

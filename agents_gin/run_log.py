@@ -6,7 +6,7 @@ everything logged past S belongs to a future that was thrown away, so it is
 removed: metrics.jsonl keeps only records up to S (a torn last line is dropped
 with a warning) and the event files lose their events past S. The new event
 file starts with a SessionLog START at S + 1, which tells a TensorBoard that
-already loaded the old events to purge them too. The loop writes an
+already loaded the old events to drop them too. The loop writes an
 evaluation's record only after the checkpoint of that step is saved.
 """
 
@@ -111,14 +111,21 @@ def purge_events(folder, max_steps):
     return removed
 
 
-def mark_restart(writer, steps):
-    """Writes a SessionLog START at `steps` + 1: TensorBoard drops older events from there on."""
-    event = tf.compat.v1.Event(wall_time=time.time(), step=steps + 1,
-                               session_log=tf.compat.v1.SessionLog(
-                                   status=tf.compat.v1.SessionLog.START))
-    with writer.as_default():
-        tf.raw_ops.ImportEvent(writer=writer._resource,  # pylint: disable=protected-access
-                               event=event.SerializeToString())
+def mark_start(writer, steps, resumed):
+    """Writes the SessionLog START that tells TensorBoard where this process starts.
+
+    TensorBoard's loader takes the first START of a run as its beginning and
+    every later one as a restart: it drops the events it already loaded from
+    that step on. A resumed run writes START at `steps` + 1 twice: once in
+    case the earlier processes wrote none (older versions), the second to purge.
+    """
+    status = tf.compat.v1.SessionLog(status=tf.compat.v1.SessionLog.START)
+    for _ in range(2 if resumed else 1):
+        event = tf.compat.v1.Event(wall_time=time.time(), step=steps + 1 if resumed else 0,
+                                   session_log=status)
+        with writer.as_default():
+            tf.raw_ops.ImportEvent(writer=writer._resource,  # pylint: disable=protected-access
+                                   event=event.SerializeToString())
     writer.flush()
 
 
