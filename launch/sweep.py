@@ -55,32 +55,31 @@ def parse_grid(entries):
     for entry in entries:
         name, equals, values = entry.partition('=')
         if not equals or not name.strip():
-            raise app.UsageError(f"--grid={entry!r}: write NAME=VALUES, e.g. "
-                                 "'PPO.discount=[0.9, 0.95]'", exitcode=2)
+            raise ValueError(f"--grid={entry!r}: write NAME=VALUES, e.g. "
+                             "'PPO.discount=[0.9, 0.95]'")
         try:
             grid[name.strip()] = sweep_space.parse_values(values)
         except ValueError as error:
-            raise app.UsageError(f'--grid={entry!r}: {error}', exitcode=2) from error
+            raise ValueError(f'--grid={entry!r}: {error}') from error
     return grid
 
 
 def main(argv):
     """Runs the sweep, prints its summary and failures; exit status 1 if a run failed."""
     if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}', exitcode=2)
+        _refuse(f'unexpected arguments: {argv[1:]}')
     from agents_gin import sweep, sweep_ray
 
     try:
         seeds = [int(seed) for seed in FLAGS.seeds]
-    except ValueError as error:
-        raise app.UsageError(f'--seeds={",".join(FLAGS.seeds)}: seeds must be integers, '
-                             'e.g. --seeds=0,1,2', exitcode=2) from error
+    except ValueError:
+        _refuse(f'--seeds={",".join(FLAGS.seeds)}: seeds must be integers, e.g. --seeds=0,1,2')
     ray_flags = dict(cpus_per_trial=FLAGS.cpus_per_trial, max_failures=FLAGS.max_failures,
                      scheduler=None if FLAGS.scheduler == 'none' else FLAGS.scheduler,
                      grace_period=FLAGS.grace_period, reduction_factor=FLAGS.reduction_factor,
                      max_concurrent=FLAGS.max_concurrent)
     if FLAGS.backend == 'local' and (FLAGS.scheduler != 'none' or FLAGS.ray_address):
-        raise app.UsageError('--scheduler and --ray_address need --backend=ray', exitcode=2)
+        _refuse('--scheduler and --ray_address need --backend=ray')
     options = (sweep_ray.RayOptions(address=FLAGS.ray_address, **ray_flags)
                if FLAGS.backend == 'ray' else None)
     try:
@@ -89,7 +88,7 @@ def main(argv):
                                num_samples=FLAGS.num_samples, search_seed=FLAGS.search_seed,
                                backend=FLAGS.backend, ray_options=options)
     except ValueError as error:
-        raise app.UsageError(str(error), exitcode=2) from error
+        _refuse(str(error))
     print(sweep.format_table(rows))
     root = os.path.abspath(os.path.expanduser(FLAGS.root))
     print(f'\nOne row per run in {root}/summary.csv; compare them with '
@@ -98,6 +97,12 @@ def main(argv):
     if failures:
         print(f'\n{failures}', file=sys.stderr)
         sys.exit(1)
+
+
+def _refuse(message):
+    """Exits with status 2 and one line naming the mistake, as launch.train does."""
+    print(f'Error: {message}', file=sys.stderr, flush=True)
+    sys.exit(2)
 
 
 if __name__ == '__main__':

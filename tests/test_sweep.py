@@ -227,3 +227,24 @@ def test_how_a_run_ended_is_read_from_its_log(tmp_path, log, status, error):
     assert (row['status'], row['error']) == (status, error)
     assert row['attempts'] == (0 if log is None else log.count('[sweep] attempt'))
     assert row['node'] == ('' if log is None else 'b')
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--grid=PPO.lr=uniform(1, 0)'],
+     "Error: --grid='PPO.lr=uniform(1, 0)': uniform(1, 0): low must be below high"),
+    (['--grid=PPO.lr'], "Error: --grid='PPO.lr': write NAME=VALUES, e.g. "
+     "'PPO.discount=[0.9, 0.95]'"),
+    (['--gin_file=mine.gin'], "Error: gin file not found: 'mine.gin' (looked in {cwd} and "
+     "{repo}/configs)"),
+    (['--seeds=0,one'], 'Error: --seeds=0,one: seeds must be integers, e.g. --seeds=0,1,2'),
+    (['--scheduler=asha'], 'Error: --scheduler and --ray_address need --backend=ray'),
+    (['--search=random'], 'Error: num_samples must be a positive integer, got None'),
+])
+def test_cli_mistakes_exit_2_with_one_line(user_folder, flags, message):
+    result = subprocess.run(
+        [sys.executable, '-m', 'launch.sweep', '--root=sweeps/x', '--gin_file=tiny.gin']
+        + flags, cwd=user_folder, capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=REPO))
+    assert (result.returncode, result.stdout) == (2, '')
+    assert result.stderr.splitlines()[-1] == message.format(cwd=user_folder, repo=REPO)
+    assert not os.path.exists(os.path.join(user_folder, 'sweeps'))
