@@ -42,6 +42,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 from agents_gin import sweep_space
@@ -365,10 +366,12 @@ def summarize(rows):
 def write_csv(path, rows):
     """Writes rows (dicts with the keys of the first) as CSV."""
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with open(path, 'w', newline='') as file:
+    temporary = f'{path}.{os.getpid()}-{threading.get_ident()}.tmp'
+    with open(temporary, 'w', newline='') as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    os.replace(temporary, path)  # Readers never see half a file.
 
 
 def read_csv(path):

@@ -9,6 +9,7 @@ never imports TensorFlow.
 
 import glob
 import os
+import threading
 import time
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -57,8 +58,12 @@ def _write_events(folder, summaries, step=0):
     """Replaces this module's event file in `folder` with one holding `summaries`."""
     os.makedirs(folder, exist_ok=True)
     for old in glob.glob(os.path.join(folder, f'events.out.tfevents.*{SUFFIX}')):
-        os.remove(old)
-    path = os.path.join(folder, f'events.out.tfevents.{int(time.time()):010d}.sweep{SUFFIX}')
+        try:
+            os.remove(old)
+        except FileNotFoundError:
+            pass  # Another sweep over the same root (a thread of a suite) removed it.
+    path = os.path.join(folder, f'events.out.tfevents.{int(time.time()):010d}.'
+                        f'{os.getpid()}-{threading.get_ident()}{SUFFIX}')
     writer = RecordWriter(open(path, 'wb'))
     try:
         writer.write(event_pb2.Event(wall_time=time.time(),
