@@ -43,6 +43,11 @@ def machine():
     return f'{platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} cores'
 
 
+def result(rows):
+    """The JSON document of a throughput run."""
+    return {'date': str(datetime.date.today()), 'machine': machine(), 'rows': rows}
+
+
 def main(argv):
     """Runs the chosen benchmark and prints a markdown table."""
     del argv
@@ -77,8 +82,9 @@ def main(argv):
             rows += throughput.rows(env_id, int(size), rates)
             if FLAGS.json:  # Rewritten after each cell: a long run keeps what it measured.
                 with open(FLAGS.json, 'w') as file:
-                    json.dump({'date': str(datetime.date.today()), 'machine': machine(),
-                               'rows': rows}, file, indent=1)
+                    json.dump(result(rows), file, indent=1)
+    print()
+    print(throughput.pivot(result(rows)))
 
 
 if __name__ == '__main__':

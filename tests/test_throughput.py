@@ -23,6 +23,17 @@ def test_rows_hold_ratios_to_the_raw_loop_of_the_same_cell():
          'steps_per_second': 1500.0, 'ratio': 0.75}]
 
 
+def test_pivot_makes_one_line_per_cell_and_one_column_per_variant():
+    rows = (throughput.rows('Pendulum-v1', 8, {throughput.CEILING: 2000.0, 'ppo x': 1500.0})
+            + throughput.rows('Pendulum-v1', 32, {throughput.CEILING: 4000.0}))
+    table = throughput.pivot({'date': '2026-11-29', 'machine': 'vm 2 cores', 'rows': rows})
+    lines = table.splitlines()
+    assert lines[0].startswith('2026-11-29, vm 2 cores; ')
+    assert lines[2] == '| env | N | raw loop (ceiling) | ppo x |'
+    assert lines[4:] == ['| Pendulum-v1 | 8 | 2,000 (1.00) | 1,500 (0.75) |',
+                         '| Pendulum-v1 | 32 | 4,000 (1.00) | - |']
+
+
 def test_variants_are_chosen_by_prefix_with_the_raw_loop_first():
     chosen = throughput.select(['ppo', 'simulate + MLP, in'])
     assert chosen == [throughput.CEILING, 'ppo collection, in-process',

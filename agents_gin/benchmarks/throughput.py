@@ -229,5 +229,26 @@ def report(env_id, num_envs, rates):
     return '\n'.join(lines)
 
 
+def pivot(result):
+    """The README table of a JSON result: one line per (env, N), one column per variant.
+
+    Each cell is steps per second with the ratio to the raw loop of the same run in brackets.
+    """
+    variants = list(dict.fromkeys(row['variant'] for row in result['rows']))
+    cells = {}
+    for row in result['rows']:
+        ratio = '' if row['ratio'] is None else f" ({row['ratio']:.2f})"
+        cells.setdefault((row['env'], row['num_envs']), {})[row['variant']] = (
+            f"{row['steps_per_second']:,.0f}{ratio}")
+    lines = [f"{result['date']}, {result['machine']}; env steps per second, medians of "
+             'interleaved repeats (ratio to the raw loop in brackets).', '',
+             '| env | N | ' + ' | '.join(variants) + ' |',
+             '|---|---:|' + '---:|' * len(variants)]
+    for (env_id, num_envs), row in cells.items():
+        lines.append(f'| {env_id} | {num_envs} | '
+                     + ' | '.join(row.get(name, '-') for name in variants) + ' |')
+    return '\n'.join(lines)
+
+
 HEADER = ('| env | N | variant | env steps/s (median) | / ceiling | / gym best |\n'
           '|---|---:|---|---:|---:|---:|')
