@@ -1,6 +1,7 @@
 """Learning suites as the MuJoCo benchmark runs them: real training processes, a real
 SIGTERM in the middle of one, then the same suite again (skip finished, resume)."""
 
+import glob
 import json
 import os
 import re
@@ -108,8 +109,8 @@ def test_suite_skips_finished_runs_resumes_interrupted_ones_and_writes_results(t
     assert len(returns) == 2
     np.testing.assert_allclose(pendulum['train_return_last100'], np.mean(returns), rtol=1e-5)
 
-    # The time split of the same run: evaluations from metrics.jsonl (all but the last,
-    # which comes after the loop's clock), updates from TensorBoard, collection the rest.
+    # The time split of the same run: evaluations from metrics.jsonl (the loop's clock
+    # includes each, the last too), updates from TensorBoard, collection the rest.
     records = [json.loads(line) for line in open(os.path.join(pendulum['run_dir'],
                                                               'metrics.jsonl'))]
     split = end_to_end.time_split(pendulum['run_dir'])
@@ -117,8 +118,8 @@ def test_suite_skips_finished_runs_resumes_interrupted_ones_and_writes_results(t
                                'charts/update_seconds')
     assert records[-1]['updates'] == 2 and len(per_update) == 2
     np.testing.assert_allclose(split['updates'], 2 * np.mean(per_update))
-    np.testing.assert_allclose(split['evaluation'],
-                               sum(r['eval_seconds'] for r in records[:-1]))
+    np.testing.assert_allclose(split['evaluation'], sum(r['eval_seconds'] for r in records))
+    assert records[0]['seconds'] >= records[0]['eval_seconds']
     np.testing.assert_allclose(split['collection'] + split['updates'] + split['evaluation'],
                                records[-1]['seconds'])
     assert split['collection'] > 0 and split['updates'] > 0 and split['evaluation'] > 0
@@ -243,6 +244,9 @@ def test_time_to_score_stops_both_sides_at_the_threshold(tmp_path):
     for row in rows:
         assert row['task'] == 'hopper' and row['threshold'] == -1e9 and row['seconds'] > 0
         assert row['seconds'] == row['curve'][0][1] and row['env_steps'] == row['curve'][0][0]
+    first = json.loads(open(glob.glob(str(tmp_path / 'runs' / 'hopper' / '*' /
+                                          'metrics.jsonl'))[0]).readline())
+    assert rows[0]['seconds'] == pytest.approx(first['seconds'] - first['eval_seconds'])
     assert len(rows[1]['curve']) == 1  # The peer stopped at once.
     log = open(tmp_path / 'runs' / 'hopper' / 'seed0.log').read()
     assert 'Stopped by SIGTERM' in log  # Ours was stopped, not run to its budget.

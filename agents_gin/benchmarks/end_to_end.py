@@ -3,8 +3,9 @@
 The rates are set against the raw stepping rate of the same environments,
 measured in the same benchmark.
 
-The loop's `seconds` (metrics.jsonl) covers every chunk and every evaluation but
-the final one. Evaluation seconds come from metrics.jsonl; update seconds from the
+The loop's `seconds` (metrics.jsonl) covers every chunk, checkpoint and
+evaluation up to the record (the loop sets its clock after evaluating, before
+writing the record). Evaluation seconds come from metrics.jsonl; update seconds from the
 `charts/update_seconds` TensorBoard scalar (one value per logged update) times the
 number of updates; collection is the rest (env steps, inference, PPO's storage).
 """
@@ -22,7 +23,7 @@ def time_split(run_dir):
     """{'env_steps', 'seconds', 'collection', 'updates', 'evaluation'} of one run (seconds)."""
     records = plotting.read_metrics(run_dir)
     last = records[-1]
-    evaluation = sum(record.get('eval_seconds', 0.0) for record in records[:-1])
+    evaluation = sum(record.get('eval_seconds', 0.0) for record in records)
     per_update = suite.scalars(f'{run_dir}/train', 'charts/update_seconds')
     updates = float(np.mean(per_update)) * last['updates'] if per_update else 0.0
     return {'env_steps': last['env_steps'], 'seconds': last['seconds'],

@@ -5,7 +5,7 @@ hyperparameters, interleaved over seeds in the same benchmark.
 
 Both sides evaluate 10 greedy episodes every `eval_every` env steps from the same
 fixed start states (seeds 10**6 + seed + i), and both clocks exclude evaluation
-and process start-up: ours is the loop's `seconds` minus the evaluations before
+and process start-up: ours is the loop's `seconds` minus the evaluations up to
 it (metrics.jsonl), the peer's a timer paused around its evaluations. A run stops
 at its first evaluation at or above the threshold (ours by SIGTERM, which
 checkpoints), or at `budget` env steps.
@@ -123,10 +123,10 @@ def run_ours(config, seed, threshold, budget, eval_every, logdir):
         raise RuntimeError(f'{" ".join(command)} failed (exit code {code}); see {log.name}')
     curve, evaluations = [], 0.0
     for record in records:
-        # A record's seconds include the evaluations before it, not its own.
+        # A record's seconds include every evaluation up to and including its own.
+        evaluations += record.get('eval_seconds', 0.0)
         curve.append([record['env_steps'], record['seconds'] - evaluations,
                       record['eval_return']])
-        evaluations += record.get('eval_seconds', 0.0)
     return _row('agents_gin', seed, threshold, budget, curve)
 
 
