@@ -20,6 +20,7 @@ import time
 
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
 from agents_gin.run_log import SLOW_WRITE_ENV
 
@@ -148,6 +149,13 @@ def test_random_sigkills_leave_logs_consistent_with_checkpoints(tmp_path):
         for name, tag_steps in by_tag.items():
             assert_strictly_increasing(tag_steps, f'{phase} {name}')
     assert event_steps(os.path.join(run_dir, 'eval'))['eval/episode_return'] == steps
+    # And as TensorBoard's loader sees them (restart marks applied).
+    for phase in ('train', 'eval'):
+        accumulator = EventAccumulator(os.path.join(run_dir, phase), size_guidance={'tensors': 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags()['tensors']:
+            assert_strictly_increasing([event.step for event in accumulator.Tensors(tag)],
+                                       f'{phase} {tag} in TensorBoard')
 
 
 def test_second_sigterm_ends_a_long_graph_call_at_once(tmp_path):

@@ -132,12 +132,14 @@ def test_a_record_lost_after_its_checkpoint_is_evaluated_again(tmp_path):
     kept = records(tmp_path)
     with open(tmp_path / 'metrics.jsonl', 'w') as file:  # Died before writing 40's.
         file.write(json.dumps(kept[0]) + '\n')
-    summary, agent = run_loop(tmp_path, total_steps=40)
-    assert int(agent.env_steps) == 40  # Nothing trained: only the evaluation ran.
+    # It runs first, before any training (the final evaluation would hide a miss).
+    summary, agent = run_loop(tmp_path, total_steps=60)
     again = records(tmp_path)
-    assert [r['env_steps'] for r in again] == [20, 40]
-    assert again[1]['eval_return'] == kept[1]['eval_return']
-    assert summary['eval_return'] == 5.0
+    assert [r['env_steps'] for r in again] == [20, 40, 60]
+    assert again[1] == {**kept[1], 'seconds': again[1]['seconds'],
+                        'eval_seconds': again[1]['eval_seconds'], 'train_return': None,
+                        'train_return_last100': None}
+    assert summary['eval_return'] == 5.0 and int(agent.env_steps) == 60
 
 
 def test_an_env_error_replaces_tensorflows_wrapper_and_names_the_checkpoint(tmp_path):
