@@ -3,19 +3,21 @@
 Which is faster depends on the machine: a process round trip costs ~60 us, more
 than a light environment's step, so on few cores in-process stepping wins; with
 many cores and heavy environments, workers scale. `num_workers` picks (see the
-README's benchmark table). `terminated` and `truncated` stay apart.
+README's benchmark table). `terminated` and `truncated` stay apart. The workers
+and their restart policy live in `worker_pool`; the checks on spaces, actions
+and returned values in `batch_checks`; the seeding in `env_seeds`.
 """
 
 import functools
 
 import gin
-import gymnasium as gym
 import numpy as np
-from absl import logging
 
-from agents_gin.envs import errors
+from agents_gin.envs.batch_checks import ActionCheck, check_same_spaces, check_values
+from agents_gin.envs.env_seeds import EnvSeeds
 from agents_gin.envs.factory import make_env
-from agents_gin.envs.worker import EnvWorker, close_workers, env_name, receive_all
+from agents_gin.envs.worker import env_name
+from agents_gin.envs.worker_pool import WorkerPool
 
 
 def _records_errors(method):
@@ -67,8 +69,8 @@ class BatchEnv:
             from its own sample); False raises on them instead. Non-finite
             actions always raise.
         """
-        self._constructors = list(constructors)
-        self.num_envs = len(self._constructors)
+        constructors = list(constructors)
+        self.num_envs = len(constructors)
         if self.num_envs < 1:
             raise ValueError('BatchEnv needs at least one environment constructor')
         if num_workers > self.num_envs:
@@ -77,44 +79,35 @@ class BatchEnv:
         if max_restarts < 0:
             raise ValueError(f'BatchEnv.max_restarts must be 0 or more, got {max_restarts}')
         self.max_restarts = max_restarts
-        self.restarts = 0
         self.last_error = None
-        self._seed = seed
         self._check_finite = check_finite
-        self._clip_actions = clip_actions
-        self._seeded = np.zeros(self.num_envs, bool)
-        # Envs whose worker was rebuilt mid-episode: the next step truncates them.
-        self._lost = np.zeros(self.num_envs, bool)
-        self._last_observ = None
+        self._seeds = EnvSeeds(seed, self.num_envs)
         self._closed = False
-        self._envs, self._workers = [], []
+        self._envs, self._pool = [], None
         if num_workers:
-            self._groups = [group.tolist() for group in
-                            np.array_split(np.arange(self.num_envs), num_workers)]
-            self._workers = [None] * num_workers
-            try:
-                for index in range(num_workers):
-                    self._start_worker(index)
-            except BaseException:
-                self.close()
-                raise
-            spaces = [space for worker in self._workers for space in worker.spaces]
+            self._pool = WorkerPool(constructors, num_workers, max_restarts, self._seeds)
+            spaces = self._pool.spaces  # Checked to match by the pool.
         else:
-            self._envs = [constructor() for constructor in self._constructors]
+            self._envs = [constructor() for constructor in constructors]
             spaces = [(env.observation_space, env.action_space, env_name(env))
                       for env in self._envs]
+            check_same_spaces(spaces)
         self.observation_space, self.action_space, self.name = spaces[0]
         self.names = [name for _, _, name in spaces]
-        _check_same_spaces(spaces)
-        self._bounded = isinstance(self.action_space, gym.spaces.Box) and (
-            np.isfinite(self.action_space.low).any() or np.isfinite(self.action_space.high).any())
-        if num_workers and max_restarts:
-            # The last real observation of each env, returned when its worker dies.
-            self._last_observ = np.zeros((self.num_envs,) + self.observation_space.shape,
-                                         self.observation_space.dtype)
+        self._check_actions = ActionCheck(self.action_space, self.names, clip_actions)
 
     def __len__(self):
         return self.num_envs
+
+    @property
+    def restarts(self):
+        """How many times a worker was rebuilt so far (always 0 in-process)."""
+        return self._pool.restarts if self._pool else 0
+
+    @property
+    def _workers(self):
+        """The worker processes, empty in-process (tests read their pids)."""
+        return self._pool.workers if self._pool else []
 
     @_records_errors
     def step(self, actions):
@@ -126,9 +119,9 @@ class BatchEnv:
           returns its previous observation, reward 0, truncated True and the
           info {'worker_restarted': True}.
         """
-        actions = self._validate(actions)
-        if self._workers:
-            observ, reward, terminated, truncated, infos = self._step_workers(actions)
+        actions = self._check_actions(actions)
+        if self._pool:
+            observ, reward, terminated, truncated, infos = self._pool.step(actions)
         else:
             results = [env.step(action) for env, action in zip(self._envs, actions)]
             observ, reward, terminated, truncated, infos = zip(*results)
@@ -137,52 +130,49 @@ class BatchEnv:
             terminated = np.asarray(terminated, bool)
             truncated = np.asarray(truncated, bool)
         if self._check_finite:
-            self._check_values(observ, reward)
+            check_values(observ, reward, self.names)
         return observ, reward, terminated, truncated, tuple(infos)
 
     @_records_errors
     def reset(self, indices=None, options=None):
         """Resets the environments at `indices` (all by default); returns their observations."""
         indices = np.arange(self.num_envs) if indices is None else np.asarray(indices, int)
-        seeds = self._take_seeds(indices)
-        if self._workers:
-            observ = self._reset_workers(indices, seeds, options)
+        seeds = self._seeds.take(indices)
+        if self._pool:
+            observ = self._pool.reset(indices, seeds, options)
         else:
             observ = np.stack([self._envs[i].reset(seed=seed, options=options)[0]
                                for i, seed in zip(indices, seeds)]) if len(indices) else (
                 np.zeros((0,) + self.observation_space.shape, self.observation_space.dtype))
         if self._check_finite and len(indices):
-            self._check_values(observ, None, indices)
+            check_values(observ, None, self.names, indices)
         return observ
 
     def reseed(self, seed):
         """Seeds environment i again with seed + i at its next reset."""
-        self._seed = seed
-        self._seeded[:] = False
+        self._seeds.reseed(seed)
 
     @_records_errors
     def call(self, name, *args, **kwargs):
         """Calls method `name` on every environment; returns the results in order."""
-        if not self._workers:
-            return [getattr(env, name)(*args, **kwargs) for env in self._envs]
-        results = self._request_all('call', lambda group: (
-            name, args, kwargs, list(range(len(group)))))
-        return [item for result in results for item in result]
+        if self._pool:
+            return self._pool.call(name, args, kwargs)
+        return [getattr(env, name)(*args, **kwargs) for env in self._envs]
 
     @_records_errors
     def get_attr(self, name):
         """Reads attribute `name` of every environment."""
-        if not self._workers:
-            return [getattr(env, name) for env in self._envs]
-        results = self._request_all('getattr', lambda group: (name, list(range(len(group)))))
-        return [item for result in results for item in result]
+        if self._pool:
+            return self._pool.get_attr(name)
+        return [getattr(env, name) for env in self._envs]
 
     def close(self):
         """Closes every environment and stops the workers in parallel; safe to call again."""
         if self._closed:
             return
         self._closed = True
-        close_workers([worker for worker in self._workers if worker is not None])
+        if self._pool:
+            self._pool.close()
         for env in self._envs:
             env.close()
 
@@ -191,219 +181,6 @@ class BatchEnv:
 
     def __exit__(self, *unused_exc):
         self.close()
-
-    # --------------------------------------------------------------------------
-
-    def _validate(self, actions):
-        """Checks count, shape, dtype, finiteness and bounds; names the bad env.
-
-        Returns the actions to step with: clipped into a bounded Box when
-        `clip_actions` is on (a new array; the caller's is not touched). This
-        runs on every step, so the common case costs a few vectorised
-        comparisons; only a failure pays for finding and describing the culprit.
-        """
-        actions = np.asarray(actions)
-        space = self.action_space
-        if actions.ndim == 0 or actions.shape[0] != self.num_envs:
-            raise ValueError(f'Expected actions for {self.num_envs} environments, got an array '
-                             f'of shape {actions.shape}')
-        if actions.shape[1:] != tuple(space.shape):
-            raise ValueError(f'Each action of {self.name} must have shape {space.shape} for '
-                             f'{space}, got actions of shape {actions.shape}')
-        if isinstance(space, gym.spaces.Discrete):
-            if actions.dtype.kind not in 'iu':
-                raise ValueError(f'{self.name} takes integer actions for {space}, got dtype '
-                                 f'{actions.dtype}')
-            if actions.min() < space.start or actions.max() >= space.start + space.n:
-                bad = (actions < space.start) | (actions >= space.start + space.n)
-                self._raise_first(bad, actions, f'is outside {space}')
-        elif isinstance(space, gym.spaces.Box):
-            if actions.dtype.kind != 'f':
-                raise ValueError(f'{self.name} takes floating-point actions for {space}, got '
-                                 f'dtype {actions.dtype}')
-            # One pass covers both checks when bounded: NaN fails every comparison.
-            inside = (self._bounded and (actions >= space.low).all()
-                      and (actions <= space.high).all())
-            if not inside and not self._bounded and np.isfinite(actions).all():
-                inside = True
-            if not inside:
-                flat = actions.reshape(self.num_envs, -1)
-                self._raise_first(~np.isfinite(flat).all(1), actions, 'is not finite')
-                if self._clip_actions:
-                    # A new array: the caller keeps its sample to learn from.
-                    return np.clip(actions, space.low, space.high).astype(actions.dtype,
-                                                                          copy=False)
-                bad = ((flat < space.low.reshape(-1)) | (flat > space.high.reshape(-1))).any(1)
-                self._raise_first(bad, actions, f'is outside {space} (BatchEnv.clip_actions '
-                                  'is False)')
-        return actions
-
-    def _raise_first(self, bad, actions, what):
-        if not np.any(bad):
-            return
-        index = int(np.flatnonzero(bad)[0])
-        raise ValueError(f'Invalid action for environment {index} of {self.num_envs} '
-                         f'({self.names[index]}): {actions[index].tolist()} {what}')
-
-    def _check_values(self, observ, reward, indices=None):
-        """Raises ValueError naming the first env with a non-finite observation or reward."""
-        if observ.dtype.kind == 'f' and not np.isfinite(observ).all():
-            position = int(np.flatnonzero(~np.isfinite(observ.reshape(len(observ), -1)).all(1))[0])
-            index = position if indices is None else int(indices[position])
-            raise ValueError(f'Environment {index} ({self.names[index]}) returned a non-finite '
-                             f'observation: {observ[position]!r}')
-        if reward is not None and not np.isfinite(reward).all():
-            index = int(np.flatnonzero(~np.isfinite(reward))[0])
-            raise ValueError(f'Environment {index} ({self.names[index]}) returned a non-finite '
-                             f'reward: {reward[index]}')
-
-    def _take_seeds(self, indices):
-        """Seeds each environment once, at its first reset, with seed + index."""
-        if self._seed is None:
-            return [None] * len(indices)
-        seeds = [None if self._seeded[i] else self._seed + int(i) for i in indices]
-        self._seeded[indices] = True
-        return seeds
-
-    def _start_worker(self, index):
-        group = self._groups[index]
-        self._workers[index] = EnvWorker(
-            [self._constructors[i] for i in group], worker_index=index, env_indices=group)
-
-    def _exchange(self, command, args):
-        """Sends `args[k]` to worker k for each k in `args`; waits for all replies.
-
-        Returns {worker index: result, or the EnvWorkerError of a worker that
-        failed}, failures to send included (a worker that died while idle).
-        """
-        results, sent, sequences = {}, [], []
-        for index, worker_args in args.items():
-            try:
-                sequences.append(self._workers[index].send(command, worker_args))
-                sent.append(index)
-            except errors.EnvWorkerError as error:
-                results[index] = error
-        if sent:
-            replies = receive_all([self._workers[i] for i in sent], sequences, command)
-            results.update(zip(sent, replies))
-        return results
-
-    def _recover(self, results):
-        """Restarts the workers that died or hung; returns their indices.
-
-        Any other failure (an exception inside an environment) is raised first,
-        so that a bug is not hidden behind restarts.
-        """
-        failed = {i: r for i, r in results.items() if isinstance(r, errors.EnvWorkerError)}
-        for error in failed.values():
-            if not _restartable(error):
-                raise error
-        for index in sorted(failed):
-            self._restart(index, failed[index])
-        return sorted(failed)
-
-    def _step_workers(self, actions):
-        results = self._exchange('step', {index: actions[group]
-                                          for index, group in enumerate(self._groups)})
-        restarted = self._recover(results)
-        observ = np.empty((self.num_envs,) + self.observation_space.shape,
-                          self.observation_space.dtype)
-        reward = np.zeros(self.num_envs, np.float32)
-        terminated = np.zeros(self.num_envs, bool)
-        truncated = np.zeros(self.num_envs, bool)
-        infos = [{}] * self.num_envs
-        for index, (worker, group) in enumerate(zip(self._workers, self._groups)):
-            if index in restarted:
-                continue  # Filled in below from the last real observations.
-            group_observ, reward[group], terminated[group], truncated[group], group_infos = (
-                results[index])
-            observ[group] = worker.read_observ() if group_observ is None else group_observ
-            for i, info in zip(group, group_infos or ()):
-                infos[i] = info
-        if self._last_observ is not None:
-            lost = self._lost
-            if lost.any():
-                # Their episodes end here, at the last observation they really had.
-                observ[lost] = self._last_observ[lost]
-                reward[lost], terminated[lost], truncated[lost] = 0.0, False, True
-                for i in np.flatnonzero(lost):
-                    infos[i] = {'worker_restarted': True}
-                lost[:] = False
-            self._last_observ[:] = observ
-        return observ, reward, terminated, truncated, infos
-
-    def _reset_workers(self, indices, seeds, options):
-        observ = np.empty((len(indices),) + self.observation_space.shape,
-                          self.observation_space.dtype)
-        position = {int(i): p for p, i in enumerate(indices)}
-        pending = {}
-        for index, group in enumerate(self._groups):
-            local = [k for k, i in enumerate(group) if i in position]
-            if local:
-                pending[index] = (local, [seeds[position[group[k]]] for k in local], options)
-        while pending:
-            results = self._exchange('reset', pending)
-            restarted = self._recover(results)
-            for index, (local, _, _) in pending.items():
-                if index in restarted:
-                    continue
-                group_observ, _ = results[index]
-                if group_observ is None:
-                    group_observ = self._workers[index].read_observ(local)
-                for k, ob in zip(local, group_observ):
-                    observ[position[self._groups[index][k]]] = ob
-            # A reset cut short by a death runs again on the rebuilt worker.
-            pending = {index: pending[index] for index in restarted}
-        self._lost[indices] = False
-        if self._last_observ is not None and len(indices):
-            self._last_observ[indices] = observ
-        return observ
-
-    def _request_all(self, command, make_args):
-        """Sends one request to every worker; retries on a worker that was restarted."""
-        pending = {index: make_args(group) for index, group in enumerate(self._groups)}
-        results = {}
-        while pending:
-            replies = self._exchange(command, pending)
-            restarted = self._recover(replies)
-            results.update({i: r for i, r in replies.items() if i not in restarted})
-            pending = {index: pending[index] for index in restarted}
-        return [results[index] for index in range(len(self._workers))]
-
-    def _restart(self, index, error):
-        """Rebuilds a dead or hung worker within the budget and resets its envs.
-
-        The envs are reset at once, so that the worker is ready for the next
-        step whatever the caller does, and marked lost: the next step ends
-        their episodes as truncated. A rebuilt worker that fails again counts
-        as another restart.
-        """
-        group = self._groups[index]
-        while True:
-            if not self.max_restarts:
-                raise error
-            if self.restarts >= self.max_restarts:
-                raise errors.RestartLimitExceeded(
-                    error, self.restarts, self.max_restarts) from error
-            self.restarts += 1
-            logging.warning(
-                'Environment worker %d (pid %s, envs %s) %s; restarting it (restart %d of %d, '
-                'BatchEnv.max_restarts); its episodes end as truncated.',
-                index, error.pid, list(group), _what_happened(error), self.restarts,
-                self.max_restarts)
-            self._workers[index].close()
-            try:
-                self._start_worker(index)
-                seeds = None
-                if self._seed is not None:
-                    seeds = [self._seed + i + self.num_envs * self.restarts for i in group]
-                self._workers[index].request('reset', (list(range(len(group))), seeds, None))
-            except (errors.EnvWorkerCrashed, errors.EnvWorkerTimeout) as new_error:
-                error = new_error
-                continue
-            self._seeded[group] = True
-            self._lost[group] = True
-            return
 
 
 @gin.configurable
@@ -415,29 +192,3 @@ def make_batch_env(num_envs=gin.REQUIRED, constructor=make_env, num_workers=0, s
         constructor().close()
     return BatchEnv([functools.partial(constructor)] * num_envs,
                     num_workers=num_workers, seed=seed)
-
-
-def _check_same_spaces(spaces):
-    """Raises ValueError naming the first environment whose spaces differ."""
-    observation_space, action_space, _ = spaces[0]
-    for index, (observ, action, name) in enumerate(spaces):
-        if observ != observation_space:
-            raise ValueError(f'Environment {index} ({name}) has observation space {observ}, '
-                             f'but environment 0 has {observation_space}; all environments '
-                             'of a batch must share their spaces')
-        if action != action_space:
-            raise ValueError(f'Environment {index} ({name}) has action space {action}, but '
-                             f'environment 0 has {action_space}; all environments of a batch '
-                             'must share their spaces')
-
-
-def _restartable(error):
-    """Whether a worker failure is a death or a hang (a restart may help)."""
-    return isinstance(error, (errors.EnvWorkerCrashed, errors.EnvWorkerTimeout))
-
-
-def _what_happened(error):
-    """'died during step: killed by SIGKILL', or 'did not answer within 60 s during step'."""
-    if isinstance(error, errors.EnvWorkerCrashed):
-        return f'died during {error.command}: {errors.describe_exit(error.exitcode)}'
-    return f'did not answer within {error.timeout:g} s during {error.command}'
