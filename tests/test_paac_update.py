@@ -134,8 +134,8 @@ def test_updates_raise_the_better_actions_probability_and_fit_the_value(optimize
     observ = play_bandit(agent, lambda a: tf.zeros(NUM_ENVS), 0)
     probability_before = float(tf.exp(agent.network.policy(observ).log_probs)[0, 2])
     value_error_before = float(tf.reduce_mean(tf.square(agent.network.value(observ) - 1)))
-    # Reward 1 for action 2, 0.5 for the others: every action's return is positive, so a
-    # gradient without the baseline would push them all up; the advantage must not.
+    # Reward 1 for action 2, 0.5 for the others; episodes of one step, so the value's
+    # target is the mean reward, about 2/3 under the initial policy.
     play_bandit(agent, lambda a: tf.where(tf.equal(a, 2), 1.0, 0.5), 10)
     assert int(agent.updates) == 10 and int(agent.nonfinite_steps) == 0
     assert float(tf.exp(agent.network.policy(observ).log_probs)[0, 2]) > probability_before + 0.1

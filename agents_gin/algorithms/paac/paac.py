@@ -16,9 +16,8 @@ import gin
 import tensorflow as tf
 
 from agents_gin import checks
-from agents_gin.algorithms.interface import GreedyPolicy, SamplingPolicy
+from agents_gin.algorithms.interface import GreedyPolicy, SamplingPolicy, write_scalar
 from agents_gin.algorithms.optimizers import RMSProp, apply_if_finite, linear_decay
-from agents_gin.algorithms.statistics import write_scalars
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.conv import nips_network
 
@@ -182,7 +181,7 @@ class PAAC(tf.Module):
             values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
         for name, stat in values.items():
             self.stats[name].assign(stat)
-        write_scalars(values, STAT_TAGS, self.env_steps)
+            write_scalar(STAT_TAGS[name], stat, self.env_steps)
         self._position.assign(0)
         self.updates.assign_add(1)
         return tf.constant(True)

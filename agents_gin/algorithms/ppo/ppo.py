@@ -28,12 +28,11 @@ import tensorflow as tf
 
 from agents_gin import checks
 from agents_gin.algorithms.advantages import generalized_advantages
-from agents_gin.algorithms.interface import GreedyPolicy
+from agents_gin.algorithms.interface import GreedyPolicy, write_scalar
 from agents_gin.algorithms.memory import EpisodeMemory
 from agents_gin.algorithms.normalize import StreamingNormalize
 from agents_gin.algorithms.optimizers import Adam, apply_if_finite, linear_decay
 from agents_gin.algorithms.ppo.objectives import ClippedSurrogate
-from agents_gin.algorithms.statistics import write_scalars
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.feed_forward import FeedForwardGaussian
 
@@ -300,7 +299,7 @@ class PPO(tf.Module):
             values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
         for name, stat in values.items():
             self.stats[name].assign(stat)
-        write_scalars(values, STAT_TAGS, self.env_steps)
+            write_scalar(STAT_TAGS[name], stat, self.env_steps)
         self._discard_batch()
         self.updates.assign_add(1)
         with tf.control_dependencies(list(values.values())):
