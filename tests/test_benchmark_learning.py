@@ -244,11 +244,11 @@ def test_time_to_score_stops_both_sides_at_the_threshold(tmp_path):
     for row in rows:
         assert row['task'] == 'hopper' and row['threshold'] == -1e9 and row['seconds'] > 0
         assert row['seconds'] == row['curve'][0][1] and row['env_steps'] == row['curve'][0][0]
-    first = json.loads(open(glob.glob(str(tmp_path / 'runs' / 'hopper' / '*' /
+    first = json.loads(open(glob.glob(str(tmp_path / 'runs' / '*' / 'hopper' / '*' /
                                           'metrics.jsonl'))[0]).readline())
     assert rows[0]['seconds'] == pytest.approx(first['seconds'] - first['eval_seconds'])
     assert len(rows[1]['curve']) == 1  # The peer stopped at once.
-    log = open(tmp_path / 'runs' / 'hopper' / 'seed0.log').read()
+    log = open(glob.glob(str(tmp_path / 'runs' / '*' / 'hopper' / 'seed0.log'))[0]).read()
     assert 'Stopped by SIGTERM' in log  # Ours was stopped, not run to its budget.
     assert json.load(open(tmp_path / 'out' / 'time_to_score.json'))['runs'] == rows
     assert time_to_score.table(rows).splitlines()[2].startswith('| hopper | -1e+09 | ')

@@ -167,7 +167,7 @@ def benchmark(seeds, root, tasks=None, budget=1_000_000, eval_every=20_000,
 
     Args:
       seeds: seeds; per task, ours and the peer alternate seed by seed.
-      root: folder of our run directories.
+      root: our run directories go in <root>/<start time>/<task>.
       tasks: task names from TASKS (default both).
       budget: env steps at most per run.
       eval_every: env steps between evaluations, on both sides.
@@ -180,11 +180,13 @@ def benchmark(seeds, root, tasks=None, budget=1_000_000, eval_every=20_000,
     if not sb3_available():
         raise ImportError("time_to_score needs stable-baselines3: pip install -e '.[bench]'")
     rows = []
+    # A fresh folder per benchmark: an old run directory would resume, not be timed anew.
+    root = os.path.join(os.path.abspath(root), time.strftime('%Y%m%dT%H%M%S'))
     for task in tasks or TASKS:
         config, env_id, threshold = TASKS[task]
         threshold = (thresholds or {}).get(task, threshold)
         for seed in seeds:
-            logdir = os.path.join(os.path.abspath(root), task)
+            logdir = os.path.join(root, task)
             for row in (run_ours(config, seed, threshold, budget, eval_every, logdir),
                         run_sb3(env_id, seed, threshold, budget, eval_every)):
                 row['task'] = task
