@@ -97,24 +97,41 @@ def make_ppo(**kwargs):
 EPISODES = [(4, 'terminated'), (3, 'truncated'), (5, 'truncated')]
 
 
-@pytest.mark.parametrize('objective, value_target, bootstrap_truncated', [
-    (lambda: ClippedSurrogate(0.1), 'lambda_return', True),
-    (lambda: KLPenalty(target=0.01, cutoff_factor=1.5, cutoff_coef=50.0, init_penalty=0.7),
-     'lambda_return', True),
-    (lambda: ClippedSurrogate(0.1), 'discounted_return', True),
-    (lambda: ClippedSurrogate(0.1), 'lambda_return', False),
+def policy_of(network, observ):
+    """(mean, std) of the policy on one episode's observations [T, ...], from its start."""
+    if hasattr(network, 'state_size'):
+        policy = network.policy_sequence(observ[None], network.initial_state(1))
+        return policy.mean.numpy()[0], policy.std.numpy()[0]
+    policy = network.policy(observ)
+    return policy.mean.numpy(), policy.std.numpy()
+
+
+def clipped():
+    return ClippedSurrogate(0.1)
+
+
+def penalty():
+    return KLPenalty(target=0.01, cutoff_factor=1.5, cutoff_coef=50.0, init_penalty=0.7)
+
+
+@pytest.mark.parametrize('network, objective, value_target, bootstrap_truncated', [
+    (FeedForwardGaussian, clipped, 'lambda_return', True),
+    (FeedForwardGaussian, penalty, 'lambda_return', True),
+    (FeedForwardGaussian, clipped, 'discounted_return', True),
+    (FeedForwardGaussian, clipped, 'lambda_return', False),
+    (RecurrentGaussian, clipped, 'lambda_return', True),
+    (RecurrentGaussian, penalty, 'discounted_return', True),
 ])
-def test_minibatch_loss_equals_a_numpy_reference(objective, value_target,
+def test_minibatch_loss_equals_a_numpy_reference(network, objective, value_target,
                                                  bootstrap_truncated):
-    agent = make_ppo(objective=objective, value_target=value_target,
+    agent = make_ppo(network=small(network), objective=objective, value_target=value_target,
                      bootstrap_truncated=bootstrap_truncated)
     episodes = play(agent, EPISODES, np.random.default_rng(0))
     network = agent.network
     # What the acting policy and the value were, before training changes anything.
     for episode in episodes:
         observ = tf.constant(episode['observ'])
-        old = network.policy(observ[:-1])
-        episode['old_mean'], episode['old_std'] = old.mean.numpy(), old.std.numpy()
+        episode['old_mean'], episode['old_std'] = policy_of(network, observ[:-1])
         episode['value'] = network.value(observ).numpy()  # Includes V(final observation).
     batch, old, _ = agent._prepare_batch()
     # Move the policy and value off the acting ones, so that every term is non-trivial.
@@ -146,8 +163,9 @@ def test_minibatch_loss_equals_a_numpy_reference(objective, value_target,
     action = np.concatenate([episode['action'] for episode in episodes])
     old_mean = np.concatenate([episode['old_mean'] for episode in episodes])
     old_std = np.concatenate([episode['old_std'] for episode in episodes])
-    new = network.policy(observ)
-    mean, std = new.mean.numpy(), new.std.numpy()
+    new = [policy_of(network, tf.constant(episode['observ'][:-1])) for episode in episodes]
+    mean = np.concatenate([episode_mean for episode_mean, _ in new])
+    std = np.concatenate([episode_std for _, episode_std in new])
     log_ratio = gaussian_log_prob(action, mean, std) - gaussian_log_prob(action, old_mean,
                                                                          old_std)
     ratio = np.exp(log_ratio)
