@@ -14,6 +14,8 @@ import gin
 import gymnasium as gym
 import numpy as np
 
+from agents_gin.envs.batch_checks import as_action_batch
+
 
 @gin.configurable(denylist=['constructors', 'num_workers', 'seed'])
 class EnvPoolBatchEnv:
@@ -127,14 +129,7 @@ class EnvPoolBatchEnv:
 
     def _validate(self, actions):
         """Checks count, shape and finiteness; names the first bad environment."""
-        actions = np.asarray(actions)
-        space = self.action_space
-        if actions.ndim == 0 or actions.shape[0] != self.num_envs:
-            raise ValueError(f'Expected actions for {self.num_envs} environments, got an array '
-                             f'of shape {actions.shape}')
-        if actions.shape[1:] != tuple(space.shape):
-            raise ValueError(f'Each action of {self.name} must have shape {space.shape} for '
-                             f'{space}, got actions of shape {actions.shape}')
+        actions = as_action_batch(actions, self.num_envs, self.name, self.action_space)
         if actions.dtype.kind == 'f' and not np.isfinite(actions).all():
             index = int(np.flatnonzero(~np.isfinite(actions.reshape(self.num_envs, -1)).all(1))[0])
             raise ValueError(f'Invalid action for environment {index} of {self.num_envs} '
