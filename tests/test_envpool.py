@@ -80,17 +80,35 @@ def test_reset_by_index_restarts_only_those_envs():
         env.close(), untouched.close()
 
 
-def test_reset_order_matches_indices():
-    env = make(num_envs=4, limit=100)
+class Reversed:
+    """An EnvPool that answers in reverse order, as its threads may (rows and env ids)."""
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def step(self, action, env_id):
+        *values, info = self.pool.step(action, env_id)
+        return (*(value[::-1] for value in values), {'env_id': info['env_id'][::-1]})
+
+    def reset(self, env_id):
+        observ, info = self.pool.reset(env_id)
+        return observ[::-1], {'env_id': info['env_id'][::-1]}
+
+    def close(self):
+        self.pool.close()
+
+
+def test_answers_out_of_order_come_back_in_env_order():
+    env, shuffled = make(num_envs=4, limit=100), make(num_envs=4, limit=100)
+    shuffled._pool = Reversed(shuffled._pool)
     try:
-        env.reset()
-        env.reseed(7)
-        both = env.reset([3, 1])
-        env.reseed(7)
-        ordered = env.reset([1, 3])
-        np.testing.assert_array_equal(both, ordered[::-1])
+        np.testing.assert_array_equal(shuffled.reset(), env.reset())
+        action = np.linspace(-2, 2, 4, dtype=np.float32)[:, None]
+        for got, expected in zip(shuffled.step(action)[:4], env.step(action)[:4]):
+            np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(shuffled.reset([3, 1]), env.reset([3, 1]))
     finally:
-        env.close()
+        env.close(), shuffled.close()
 
 
 def test_seeds_repeat_and_differ_between_envs_and_seeds():
