@@ -143,3 +143,27 @@ def test_float64_observations_reach_the_graph_as_float32():
     simulation.run(3)
     assert env.observ.dtype == tf.float32 and env.observ.shape == (2, 17)
     assert np.abs(env.observ.numpy()).sum() > 0
+
+
+def test_ppo_stores_the_policy_that_acted_for_each_env_whatever_the_index_order():
+    import gymnasium as gym
+
+    from agents_gin.algorithms.ppo import PPO
+    agent = PPO(gym.spaces.Box(-1, 1, (2,), np.float32), gym.spaces.Box(-1, 1, (1,)), 3,
+                max_length=4, update_every=3, total_steps=100, seed=0)
+    observ = tf.constant([[0.1, 0.2], [0.3, -0.4], [-0.5, 0.6]])
+    with pytest.raises(RuntimeError, match=r'PPO.experience needs PPO.perform of the same '
+                                           r'step first'):
+        agent.experience(tf.range(3), observ, tf.zeros((3, 1)), tf.zeros(3),
+                         tf.zeros(3, tf.bool), tf.zeros(3, tf.bool), observ)
+    agent.begin_episode(tf.range(3))
+    action = agent.perform(tf.range(3), observ)
+    mean = agent.network.policy(agent._normalize(observ)).mean.numpy()
+    # The same envs named by another tensor, in another order: each row keeps its own policy.
+    order = tf.constant([2, 0, 1])
+    agent.experience(order, tf.gather(observ, order), tf.gather(action, order), tf.zeros(3),
+                     tf.zeros(3, tf.bool), tf.zeros(3, tf.bool), tf.gather(observ, order))
+    stored = agent._episodes.buffers
+    np.testing.assert_array_equal(stored['policy_mean'].numpy()[:, 0], mean)
+    np.testing.assert_array_equal(stored['observ'].numpy()[:, 0], observ.numpy())
+    np.testing.assert_array_equal(stored['action'].numpy()[:, 0], action.numpy())
