@@ -14,12 +14,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_rows_hold_ratios_to_the_raw_loop_of_the_same_cell():
-    rates = {throughput.CEILING: 2000.0, 'ppo collection, in-process': 1500.0}
+    rates = {throughput.CEILING: 2000.0, 'ppo collection (in-process)': 1500.0}
     rows = throughput.rows('Pendulum-v1', 8, rates)
     assert rows == [
         {'env': 'Pendulum-v1', 'num_envs': 8, 'variant': throughput.CEILING,
          'steps_per_second': 2000.0, 'ratio': 1.0},
-        {'env': 'Pendulum-v1', 'num_envs': 8, 'variant': 'ppo collection, in-process',
+        {'env': 'Pendulum-v1', 'num_envs': 8, 'variant': 'ppo collection (in-process)',
          'steps_per_second': 1500.0, 'ratio': 0.75}]
 
 
@@ -35,9 +35,9 @@ def test_pivot_makes_one_line_per_cell_and_one_column_per_variant():
 
 
 def test_variants_are_chosen_by_prefix_with_the_raw_loop_first():
-    chosen = throughput.select(['ppo', 'simulate + MLP, in'])
-    assert chosen == [throughput.CEILING, 'ppo collection, in-process',
-                      'simulate + MLP, in-process']
+    chosen = throughput.select(['ppo', 'simulate + MLP (in'])
+    assert chosen == [throughput.CEILING, 'ppo collection (in-process)',
+                      'simulate + MLP (in-process)']
     with pytest.raises(ValueError, match=r"--variants: no variant starts with 'pp0'; "
                                          r"variants are 'raw loop \(ceiling\)', "):
         throughput.select(['pp0'])

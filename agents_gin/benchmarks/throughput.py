@@ -158,11 +158,11 @@ VARIANTS = {
     'gym AsyncVectorEnv': lambda env_id, n, a: _gym_vector(env_id, n, a, True),
     'BatchEnv in-process': lambda env_id, n, a: _batch_env(env_id, n, a, 0),
     'BatchEnv 2 workers': lambda env_id, n, a: _batch_env(env_id, n, a, 2),
-    'simulate + MLP, in-process': lambda env_id, n, a: _simulate(env_id, n, a, 0),
-    'ppo collection, in-process': lambda env_id, n, a: _ppo(env_id, n, a, 0),
+    'simulate + MLP (in-process)': lambda env_id, n, a: _simulate(env_id, n, a, 0),
+    'ppo collection (in-process)': lambda env_id, n, a: _ppo(env_id, n, a, 0),
     'EnvPool batch': lambda env_id, n, a: _batch_env(
         env_id, n, a, 0, lambda env_id, n, _: _envpool(env_id, n)),
-    'simulate + MLP, EnvPool': lambda env_id, n, a: _simulate(
+    'simulate + MLP (EnvPool)': lambda env_id, n, a: _simulate(
         env_id, n, a, 0, lambda env_id, n, _: _envpool(env_id, n)),
 }
 CEILING = 'raw loop (ceiling)'
