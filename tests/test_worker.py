@@ -125,7 +125,7 @@ def test_timeout_stops_the_worker_and_it_is_never_reused():
         worker.request('step', ZERO)
     # SIGTERM at once: a hung child is not asked to close (that would wait 5 s).
     assert time.monotonic() - start < 3
-    assert worker.exitcode is not None  # Stopped, not left hanging.
+    assert worker.exitcode == -signal.SIGTERM  # Stopped at once, not asked to close.
     with pytest.raises(EnvWorkerError, match='not used again'):
         worker.request('reset', ([0], None, None))
 
@@ -144,14 +144,17 @@ def test_close_is_bounded_for_a_worker_ignoring_sigterm():
 
 def test_close_twice_and_after_failure():
     batch = BatchEnv([MockEnv, MockEnv], num_workers=2)
+    workers = list(batch._workers)
     batch.close()
     batch.close()
+    assert [worker.exitcode for worker in workers] == [0, 0]  # Asked to close, and did.
     worker = EnvWorker([faulty(at=1, mode='exit')])
     worker.request('reset', ([0], None, None))
     with pytest.raises(EnvWorkerCrashed):
         worker.request('step', ZERO)
     worker.close()
     worker.close()
+    assert worker.exitcode == 3  # The crash's own status, not overwritten by close.
 
 
 def test_gin_import_that_fails_in_the_worker_stops_its_start_naming_the_module():
