@@ -16,6 +16,8 @@ This module, and every module it imports, keeps TensorFlow out of the child.
 """
 
 import ctypes
+import multiprocessing.forkserver
+import os
 import signal
 import sys
 import traceback
@@ -46,6 +48,7 @@ def child_main(conn, payload, gin_text, fault_path):
     _IN_WORKER.append(True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business.
     _die_with_parent()
+    _release_forkserver()
     try:
         watch_faults(fault_path)
         load_parent_config(gin_text)
@@ -145,6 +148,31 @@ def _send_error(conn, sequence, error):
     try:
         conn.send((sequence, 'error', (type(error).__qualname__, str(error), text)))
     except (OSError, ValueError):
+        pass
+
+
+def _release_forkserver():
+    """Lets the forkserver exit with the trainer, so that PR_SET_PDEATHSIG can fire.
+
+    Under the forkserver start method this process's parent is the forkserver,
+    not the trainer, and every child inherits the write end of the pipe that
+    keeps the forkserver alive (multiprocessing/forkserver.py: "all client
+    processes own the write end of the 'alive' pipe"). A hung child would then
+    keep the forkserver, and so itself, alive after the trainer died. The child
+    never asks that forkserver for processes (it does not know its address), so
+    it closes the descriptor. The attributes are CPython's; without them this
+    does nothing.
+    """
+    server = getattr(multiprocessing.forkserver, '_forkserver', None)
+    alive_fd = getattr(server, '_forkserver_alive_fd', None)
+    # A forkserver child inherits the descriptor without the server's pid; a
+    # forked child of a process that started a forkserver has both: leave it.
+    if alive_fd is None or getattr(server, '_forkserver_pid', None) is not None:
+        return
+    server._forkserver_alive_fd = None
+    try:
+        os.close(alive_fd)
+    except OSError:
         pass
 
 
