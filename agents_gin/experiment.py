@@ -32,7 +32,7 @@ class BuildError(checks.ConfigError):
 
 @gin.configurable(denylist=['run_dir', 'on_built'])
 def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episodes=10,
-          on_built=None):
+          batch_env=BatchEnv, on_built=None):
     """Trains `algorithm` on `num_envs` copies of the gin-bound `make_env`.
 
     Args:
@@ -45,6 +45,8 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
       num_workers: 0 steps them in this process; K > 0 in K worker processes.
         The evaluation envs are placed the same way (at most one worker each).
       eval_episodes: evaluation environments, one greedy episode each.
+      batch_env: the batch env class for training and evaluation, called as
+        BatchEnv is: (constructors, num_workers=, seed=); e.g. @EnvPoolBatchEnv.
       on_built: called with no arguments once everything is built, before
         training (the launcher checks unused bindings there); returning False
         stops before training.
@@ -63,9 +65,9 @@ def train(run_dir, seed=0, algorithm=PPO, num_envs=30, num_workers=0, eval_episo
     envs = []
     try:
         try:
-            envs.append(BatchEnv([make_env] * num_envs, num_workers=num_workers, seed=seed))
-            envs.append(BatchEnv([make_env] * eval_episodes,
-                                 num_workers=min(num_workers, eval_episodes)))
+            envs.append(batch_env([make_env] * num_envs, num_workers=num_workers, seed=seed))
+            envs.append(batch_env([make_env] * eval_episodes,
+                                  num_workers=min(num_workers, eval_episodes)))
         except (ValueError, TypeError, EnvWorkerError) as error:
             # EnvWorkerError here: a worker could not start (an import or binding
             # that works in this process fails in the worker).
