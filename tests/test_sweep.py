@@ -103,12 +103,11 @@ def test_a_missing_gin_file_fails_before_anything_starts(user_folder):
 
 def test_sweep_from_the_users_folder_with_relative_paths(user_folder):
     grid = {'PPO.discount': [0.9, 0.95]}
-    rows = sweep.run_sweep(['tiny.gin'], grid, [0, 1], 'sweeps/discount', workers=2)
+    rows = sweep.run_sweep(['tiny.gin'], grid, [4], 'sweeps/discount', workers=2)
     root = os.path.join(user_folder, 'sweeps', 'discount')
     assert not os.path.exists(os.path.join(REPO, 'sweeps'))
     assert [(row['setting'], row['seed'], row['status']) for row in rows] == [
-        ('PPO.discount=0.9', 0, 'finished'), ('PPO.discount=0.9', 1, 'finished'),
-        ('PPO.discount=0.95', 0, 'finished'), ('PPO.discount=0.95', 1, 'finished')]
+        ('PPO.discount=0.9', 4, 'finished'), ('PPO.discount=0.95', 4, 'finished')]
     for row in rows:
         run = os.path.join(root, row['setting'], f'seed{row["seed"]}-tiny')
         assert row['run_dir'] == run and row['log'] == os.path.join(root, row['setting'],
@@ -121,30 +120,42 @@ def test_sweep_from_the_users_folder_with_relative_paths(user_folder):
         command = open(os.path.join(run, 'command')).read()
         # The training process got absolute paths and ran in the user's folder.
         assert f'--gin_file={user_folder}/tiny.gin' in command
-        assert f'--logdir={os.path.dirname(run)} ' in command
+        assert f'--logdir={os.path.dirname(run)} --timestamp=seed4 --seed=4 ' in command
         assert f'[sweep] cwd {user_folder}\n' in open(row['log']).read()
         assert f"PPO.discount = {row['setting'].split('=')[1]}" in open(
             os.path.join(run, 'config.gin')).read()
-    # The seeds differ, so the returns do (a sweep that ignored --seed would tie them).
-    assert rows[0]['eval_return'] != rows[1]['eval_return']
     with open(os.path.join(root, 'summary.csv')) as file:
         saved = list(csv.DictReader(file))
     assert [(r['setting'], r['seed'], r['status'], float(r['eval_return'])) for r in saved] == [
         (r['setting'], str(r['seed']), r['status'], r['eval_return']) for r in rows]
-    summary = sweep.summarize(rows)
-    assert [s['finished'] for s in summary] == [2, 2]
-    assert summary[1]['mean_return'] == pytest.approx(
-        np.mean([rows[2]['eval_return'], rows[3]['eval_return']]))
     check_hparams(root, rows)
 
     # One run lost its completion mark: only it runs again, and it resumes.
     os.remove(os.path.join(rows[1]['run_dir'], 'finished.json'))
-    again = sweep.run_sweep(['tiny.gin'], grid, [0, 1], 'sweeps/discount', workers=2)
-    assert [row['attempts'] for row in again] == [1, 2, 1, 1]
-    assert [row['status'] for row in again] == ['finished'] * 4
+    again = sweep.run_sweep(['tiny.gin'], grid, [4], 'sweeps/discount', workers=2)
+    assert [row['attempts'] for row in again] == [1, 2]
+    assert [row['status'] for row in again] == ['finished'] * 2
     commands = [len(open(os.path.join(row['run_dir'], 'command')).read().splitlines())
                 for row in again]
-    assert commands == [1, 2, 1, 1]
+    assert commands == [1, 2]
+
+
+def test_summary_per_setting_against_numpy():
+    returns = {('a=1', 0): -10.0, ('a=1', 1): -20.0, ('a=1', 2): None, ('a=2', 0): -5.5}
+    rows = [{'setting': setting, 'seed': seed, 'eval_return': value,
+             'status': 'failed' if value is None else 'finished'}
+            for (setting, seed), value in returns.items()]
+    rows.append({'setting': 'a=2', 'seed': 1, 'eval_return': -1.0, 'status': 'stopped'})
+    summary = sweep.summarize(rows)
+    assert [(s['setting'], s['seeds'], s['finished'], s['failed'], s['stopped'])
+            for s in summary] == [('a=1', 3, 2, 1, 0), ('a=2', 2, 1, 0, 1)]
+    assert summary[0]['mean_return'] == np.mean([-10, -20])
+    assert summary[0]['median_return'] == np.median([-10, -20])
+    assert summary[0]['returns'] == '-10.0 -20.0'
+    # A stopped run's return is not a final one: it stays out of the statistics.
+    assert summary[1]['mean_return'] == -5.5 and summary[1]['returns'] == '-5.5'
+    table = sweep.format_table(rows).splitlines()
+    assert table[2] == '| a=1 | 2/3 | 1 | 0 | -15.0 | -15.0 | -10.0 -20.0 |'
 
 
 def check_hparams(root, rows):
