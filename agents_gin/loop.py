@@ -118,9 +118,9 @@ class Loop:
         """
         batch_env = self.eval_simulation.env.batch_env
         while True:
-            restarts = batch_env.restarts
+            restarts = _restarts(batch_env)
             scores, lengths = self._play_evaluation()
-            if batch_env.restarts == restarts:
+            if _restarts(batch_env) == restarts:
                 return scores, lengths
             logging.warning('An evaluation worker was restarted; evaluating again from the '
                             'start.')
@@ -258,7 +258,7 @@ class Loop:
 
     def _current_restarts(self):
         """Worker restarts of this process, training and evaluation envs together."""
-        return sum(simulation.env.batch_env.restarts
+        return sum(_restarts(simulation.env.batch_env)
                    for simulation in (self.train_simulation, self.eval_simulation))
 
     def _worker_restarts(self):
@@ -289,6 +289,11 @@ class Loop:
             file.write(text)
         with self.writers['train'].as_default(step=steps):
             tf.summary.text('gin/operative_config', _markdown(text))
+
+
+def _restarts(batch_env):
+    """Worker restarts of `batch_env` so far (0 for a batch env without workers)."""
+    return getattr(batch_env, 'restarts', 0)
 
 
 def _markdown(text):
