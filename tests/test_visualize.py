@@ -47,7 +47,12 @@ def test_videos_and_statistics_from_a_trained_run(tmp_path, config, bindings):
         outdir = str(tmp_path / 'videos')
         stats = visualize.visualize(run_dir, outdir, num_episodes=2, search_paths=[CONFIGS])
     assert stats['outdir'] == outdir
+    assert stats['checkpoint'] == os.path.join(run_dir, 'checkpoints', 'ckpt-200')
     assert len(stats['episodes']) == 2
+    returns = [episode['return'] for episode in stats['episodes']]
+    assert stats['mean_return'] == pytest.approx(sum(returns) / 2, rel=1e-9)
+    if config == 'paac_cartpole.gin':  # Reward 1 per step: the return is the length.
+        assert returns == [episode['length'] for episode in stats['episodes']]
     for episode in stats['episodes']:
         reader = imageio.get_reader(os.path.join(outdir, episode['video']))
         frames = sum(1 for _ in reader)
