@@ -16,8 +16,9 @@ import os
 import sys
 import traceback
 
-# TensorFlow's C++ start-up banner is noise here; errors and warnings still show.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+# TensorFlow's C++ banner and warnings are noise here (a failed numpy_function would
+# print its traceback before our one-line error); C++ errors still show.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 from absl import app, flags, logging
 
