@@ -23,7 +23,7 @@ RUN_DIR_HELP = ('a run directory is the folder launch.train makes inside --logdi
     ('ppo_pendulum.gin', ['make_env.max_episode_steps = 50', 'PPO.max_length = 50']),
     ('paac_cartpole.gin', ['make_env.max_episode_steps = 40']),
     ('ppo_halfcheetah.gin', ['make_env.max_episode_steps = 30', 'PPO.max_length = 30',
-                             'PPO.update_every = 2']),
+                             'PPO.update_every = 2', 'Loop.checkpoint_every = 50']),
     ('paac_pong.gin', ['make_env.max_episode_steps = 25']),
 ])
 def test_videos_and_statistics_from_a_trained_run(tmp_path, config, bindings):
@@ -62,6 +62,15 @@ def test_videos_and_statistics_from_a_trained_run(tmp_path, config, bindings):
         assert episode['length'] <= limit
     with open(os.path.join(outdir, 'stats.json')) as file:
         assert json.load(file)['mean_return'] == pytest.approx(stats['mean_return'])
+    if config == 'ppo_halfcheetah.gin':
+        # The checkpoint's weights are the ones played: ckpt-50 holds the policy before the
+        # first update (two 30-step episodes on 2 envs, at 60 steps), and the same seed
+        # plays it differently from the trained ckpt-200.
+        gin.clear_config()
+        early = visualize.visualize(run_dir, str(tmp_path / 'early'), num_episodes=1,
+                                    checkpoint=os.path.join(run_dir, 'checkpoints', 'ckpt-50'),
+                                    search_paths=[CONFIGS])
+        assert early['episodes'][0]['return'] != stats['episodes'][0]['return']
 
 
 def _fake_runs(root):
