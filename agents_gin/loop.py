@@ -22,6 +22,7 @@ from absl import logging
 
 from agents_gin import checkpoints, checks, run_log
 from agents_gin.algorithms.interface import check_agent
+from agents_gin.envs.batch_checks import NonFiniteAction
 from agents_gin.progress import Progress
 from agents_gin.signals import RunInterrupted, SignalWatcher
 
@@ -189,9 +190,18 @@ class Loop:
         try:
             return simulation.run(self.chunk_steps)
         except tf.errors.OpError:
+            # Weights that an update made non-finite show up as NaN actions the env
+            # refuses: report the update, not the env.
+            self._check_finite(int(self.agent.env_steps))
             error = getattr(simulation.env.batch_env, 'last_error', None)
             if error is None:
                 raise
+        if isinstance(error, NonFiniteAction):
+            raise FloatingPointError(
+                f'The policy acted with non-finite values after update {int(self.agent.updates)} '
+                f'near env step {int(self.agent.env_steps):,}: its weights diverged ({error}). '
+                f'Nothing was saved from it; the last good checkpoint is '
+                f'{self.manager.latest_checkpoint}.')
         latest = self.manager.latest_checkpoint
         resume = (f'The last checkpoint is {latest}; the run resumes from it.' if latest else
                   'No checkpoint was saved yet.')

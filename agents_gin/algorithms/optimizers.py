@@ -85,6 +85,9 @@ def apply_if_finite(optimizer, loss, gradients, variables, learning_rate, max_no
                     skipped_counter):
     """Clips by global norm and applies; skips (and counts) a non-finite step.
 
+    A step that leaves a weight non-finite is counted too (it cannot be undone;
+    the loop stops the run before anything is saved).
+
     Returns the gradient norm before clipping.
     """
     norm = tf.linalg.global_norm(gradients)
@@ -94,7 +97,11 @@ def apply_if_finite(optimizer, loss, gradients, variables, learning_rate, max_no
 
     def apply():
         optimizer.apply(gradients, variables, learning_rate)
-        return tf.constant(True)
+        # A finite step can still overflow the weights (a huge learning rate); the
+        # next actions would then be NaN, so count it now and let the loop stop.
+        weights_finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(variable))
+                                        for variable in variables])
+        return tf.cond(weights_finite, lambda: tf.constant(True), skip)
 
     def skip():
         skipped_counter.assign_add(1)

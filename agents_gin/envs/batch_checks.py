@@ -40,6 +40,10 @@ def as_action_batch(actions, num_envs, name, space):
     return actions
 
 
+class NonFiniteAction(ValueError):
+    """An action was NaN or infinite: usually a policy whose weights diverged."""
+
+
 class ActionCheck:
     """Validates each action batch: count, shape, dtype, finite, inside the space."""
 
@@ -83,7 +87,8 @@ class ActionCheck:
                 inside = True
             if not inside:
                 flat = actions.reshape(num_envs, -1)
-                self._raise_first(~np.isfinite(flat).all(1), actions, 'is not finite')
+                self._raise_first(~np.isfinite(flat).all(1), actions, 'is not finite',
+                                  NonFiniteAction)
                 if self.clip:
                     return np.clip(actions, space.low, space.high).astype(actions.dtype,
                                                                           copy=False)
@@ -92,13 +97,13 @@ class ActionCheck:
                                   'is False)')
         return actions
 
-    def _raise_first(self, bad, actions, what):
-        """Raises ValueError naming the first environment flagged in `bad`, if any."""
+    def _raise_first(self, bad, actions, what, error=ValueError):
+        """Raises `error` naming the first environment flagged in `bad`, if any."""
         if not np.any(bad):
             return
         index = int(np.flatnonzero(bad)[0])
-        raise ValueError(f'Invalid action for environment {index} of {len(self.names)} '
-                         f'({self.names[index]}): {actions[index].tolist()} {what}')
+        raise error(f'Invalid action for environment {index} of {len(self.names)} '
+                    f'({self.names[index]}): {actions[index].tolist()} {what}')
 
 
 def check_values(observ, reward, names, indices=None):
