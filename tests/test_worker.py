@@ -231,3 +231,31 @@ def test_workers_stay_free_of_tensorflow_under_a_full_config():
             assert 'tensorflow' not in maps.read()
     finally:
         worker.close()
+
+
+def test_no_orphans_when_the_parent_is_killed_while_a_worker_hangs():
+    # An idle child leaves on the pipe's EOF; one stuck in a step (ignoring
+    # SIGTERM) reads nothing, so only PR_SET_PDEATHSIG ends it.
+    script = textwrap.dedent("""
+        import functools, time
+        import numpy as np
+        from agents_gin.envs import BatchEnv, FaultyEnv
+        batch = BatchEnv([functools.partial(FaultyEnv, at=1, mode='hang_hard')], num_workers=1)
+        batch.reset()
+        batch._workers[0].send('step', np.zeros((1, 1), np.float32))
+        time.sleep(0.3)  # Let it enter the hang.
+        print(batch._workers[0].pid, flush=True)
+        time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    try:
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.1)
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
