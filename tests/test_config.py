@@ -66,6 +66,12 @@ def test_bindings_the_framework_sets_are_refused_with_the_binding_to_use(binding
     ('Loop.total_steps = 2.5', 'Loop.total_steps = 2.5 is invalid: expected an integer >= 0.'),
     ('configure_threads.intra_op = -1',
      'configure_threads.intra_op = -1 is invalid: expected an integer >= 0.'),
+    ('make_env.max_episode_steps = 0', 'make_env.max_episode_steps = 0 is invalid: expected an '
+     'integer >= 1 or None.'),
+    ('make_env.wrappers = 3', 'make_env.wrappers = 3 is invalid: expected a list of wrappers '
+     'such as [@gymnasium.wrappers.ClipAction].'),
+    ('BatchEnv.max_restarts = -1', 'BatchEnv.max_restarts = -1 is invalid: expected an '
+     'integer >= 0.'),
     ('make_env.max_episode_steps = 500', 'Episodes of Pendulum-v1 may last 500 steps, more '
      'than PPO.max_length = 200.'),
 ])

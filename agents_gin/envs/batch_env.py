@@ -13,6 +13,7 @@ import functools
 import gin
 import numpy as np
 
+from agents_gin import checks
 from agents_gin.envs.batch_checks import ActionCheck, check_same_spaces, check_values
 from agents_gin.envs.env_seeds import EnvSeeds
 from agents_gin.envs.factory import make_env
@@ -76,8 +77,7 @@ class BatchEnv:
         if num_workers > self.num_envs:
             raise ValueError(f'BatchEnv.num_workers={num_workers} exceeds the number of '
                              f'environments ({self.num_envs}); use at most that many')
-        if max_restarts < 0:
-            raise ValueError(f'BatchEnv.max_restarts must be 0 or more, got {max_restarts}')
+        checks.integer('BatchEnv.max_restarts', max_restarts, 0)
         self.max_restarts = max_restarts
         self.last_error = None
         self._check_finite = check_finite

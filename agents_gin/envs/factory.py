@@ -6,6 +6,8 @@ import gin
 import gymnasium as gym
 from absl import logging
 
+from agents_gin import checks
+
 
 @gin.configurable
 def make_env(env_id=gin.REQUIRED, env_kwargs=None, wrappers=(), max_episode_steps=None,
@@ -21,6 +23,12 @@ def make_env(env_id=gin.REQUIRED, env_kwargs=None, wrappers=(), max_episode_step
         keeps the id's registered limit.
       render_mode: e.g. 'rgb_array' for videos.
     """
+    checks.integer('make_env.max_episode_steps', max_episode_steps, 1, optional=True)
+    if env_kwargs is not None and not isinstance(env_kwargs, dict):
+        checks.fail('make_env.env_kwargs', env_kwargs, "a dict such as {'frameskip': 1} or None")
+    if not isinstance(wrappers, (list, tuple)) or not all(map(callable, wrappers)):
+        checks.fail('make_env.wrappers', wrappers, 'a list of wrappers such as '
+                    '[@gymnasium.wrappers.ClipAction]')
     _check_env_id(env_id)
     _route_mujoco_warnings(env_id)
     kwargs = dict(env_kwargs or {})
