@@ -56,7 +56,7 @@ def main(argv):
         from agents_gin.benchmarks import learning
 
         try:
-            learning.validate(FLAGS.task, FLAGS.suite_tasks, FLAGS.parallel)
+            learning.validate(FLAGS.task, FLAGS.suite_tasks, FLAGS.parallel, FLAGS.steps)
         except ValueError as error:
             sys.exit(f'Error: {error}')
         learning.run_task(FLAGS.task, [int(seed) for seed in FLAGS.seeds], FLAGS.gin_param,

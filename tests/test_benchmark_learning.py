@@ -285,3 +285,12 @@ def test_published_figures_sit_beside_our_numbers_taken_their_way():
     ant = published.comparison_table([dict(row, task='ant') for row in rows]).splitlines()[2]
     assert 'CleanRL' not in ant and 'rl-zoo (v3, one tuned agent, deterministic ' \
         'evaluation): 1,327 vs 3,300' in ant
+
+
+def test_steps_flag_is_applied_or_refused_by_name():
+    from agents_gin.benchmarks import learning
+    with pytest.raises(ValueError, match='^--steps does not apply to --task=pendulum'):
+        learning.validate('pendulum', steps=1000)
+    with pytest.raises(ValueError, match='^--steps must be >= 1, got 0$'):
+        learning.validate('halfcheetah', steps=0)
+    learning.validate('halfcheetah', steps=1000)

@@ -95,9 +95,14 @@ def run_sb3_pendulum(seed):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def benchmark(task, seeds, extra_params=()):
-    """Runs our framework (and the peer, for Pendulum) over seeds, interleaved; prints a table."""
+def benchmark(task, seeds, extra_params=(), steps=None):
+    """Runs our framework (and the peer, for Pendulum) over seeds, interleaved; prints a table.
+
+    `steps` replaces the task's env-step budget (Loop.total_steps) for our runs.
+    """
     _, budget, target, _ = TASKS[task]
+    if steps:
+        budget, extra_params = steps, list(extra_params) + [f'Loop.total_steps = {steps}']
     ours, peer = [], []
     with tempfile.TemporaryDirectory() as logdir:
         for seed in seeds:
@@ -199,8 +204,8 @@ def _median(results, key):
     return statistics.median(result[key] for result in results)
 
 
-def validate(task, suite_tasks=None, parallel=1):
-    """Raises ValueError naming a bad --suite_tasks entry or --parallel value."""
+def validate(task, suite_tasks=None, parallel=1, steps=None):
+    """Raises ValueError naming a bad --suite_tasks entry, --parallel or --steps value."""
     from agents_gin.benchmarks import time_to_score
 
     valid = {'mujoco': MUJOCO, 'time_to_score': time_to_score.TASKS}.get(task)
@@ -212,12 +217,17 @@ def validate(task, suite_tasks=None, parallel=1):
                          f'valid: {", ".join(valid)}')
     if parallel < 1:
         raise ValueError(f'--parallel must be >= 1, got {parallel}')
+    if steps is not None and steps < 1:
+        raise ValueError(f'--steps must be >= 1, got {steps}')
+    if steps is not None and task == 'pendulum':
+        raise ValueError('--steps does not apply to --task=pendulum: its peer, '
+                         'stable-baselines3, runs a fixed 1e5 steps')
 
 
 def run_task(task, seeds, params=(), root=None, parallel=1, steps=None, suite_tasks=None,
              results_dir=None, collect_only=False):
     """The `--mode=learning` entry point: a resumable suite or a one-off timed benchmark."""
-    validate(task, suite_tasks, parallel)
+    validate(task, suite_tasks, parallel, steps)
     out_dir = results_dir or suite.RESULTS
     if task == 'mujoco':
         root = os.path.expanduser(root or '~/agents_gin_benchmarks/mujoco')
@@ -233,4 +243,4 @@ def run_task(task, seeds, params=(), root=None, parallel=1, steps=None, suite_ta
         root = os.path.expanduser(root or '~/agents_gin_benchmarks/time_to_score')
         return time_to_score.benchmark(seeds, root, suite_tasks, steps or 1_000_000,
                                        out_dir=out_dir)
-    return benchmark(task, seeds, params)
+    return benchmark(task, seeds, params, steps)
