@@ -11,6 +11,7 @@ the next older one is tried.
 import glob
 import os
 import shutil
+import tempfile
 
 import tensorflow as tf
 from absl import logging
@@ -42,12 +43,7 @@ def restore_latest(checkpoint, folder, max_to_keep):
                             _first_line(error))
             failures.append((path, error))
             continue
-        try:
-            status.assert_existing_objects_matched()
-        except AssertionError as error:
-            raise CheckpointNotLoadable(
-                f'{path} does not match the objects of this run (was the algorithm or a '
-                f'network changed since it was saved?): {_first_line(error)}') from None
+        _check_objects_match(checkpoint, path, status)
         if failures:
             _set_aside(failures, folder, path)
             manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep)
@@ -56,6 +52,37 @@ def restore_latest(checkpoint, folder, max_to_keep):
         raise CheckpointNotLoadable('No checkpoint loads: ' + '; '.join(
             f'{path}: {_first_line(error)}' for path, error in failures))
     return None, manager
+
+
+def _check_objects_match(checkpoint, path, status):
+    """Raises CheckpointNotLoadable unless every value saved in `path` found its object.
+
+    Objects that the checkpoint has no values for (state added to the code since
+    the run was saved, such as a new counter) keep their initial values, with a
+    warning naming them, so that a newer version of the code resumes older runs.
+    """
+    try:
+        status.assert_existing_objects_matched()
+        return
+    except AssertionError as error:
+        mismatch = _first_line(error)
+    saved = _value_names(path)
+    with tempfile.TemporaryDirectory() as folder:
+        current = _value_names(checkpoint.write(os.path.join(folder, 'probe')))
+    lost = sorted(saved - current)
+    if lost:
+        raise CheckpointNotLoadable(
+            f'{path} does not match the objects of this run (was the algorithm or a network '
+            f'changed since it was saved?): it holds {", ".join(lost[:3])}'
+            f'{" and more" if len(lost) > 3 else ""}, which this run lacks ({mismatch})')
+    logging.warning('%s has no values for %s (added to the code since it was saved); they '
+                    'start from their initial values.', path, ', '.join(sorted(current - saved)))
+
+
+def _value_names(path):
+    """The names of the values saved in a checkpoint, without TF's own bookkeeping."""
+    return {name for name, _ in tf.train.list_variables(path)
+            if not name.startswith(('_CHECKPOINTABLE_OBJECT_GRAPH', 'save_counter'))}
 
 
 def remove_temporary_checkpoints(folder):

@@ -77,9 +77,21 @@ def test_a_checkpoint_of_other_objects_is_an_error_not_damage(tmp_path):
     other = tf.train.Checkpoint(other=tf.Variable(0.0))
     with pytest.raises(checkpoints.CheckpointNotLoadable,
                        match=rf'^{folder}/ckpt-3 does not match the objects of this run \(was the '
-                             r'algorithm or a network changed since it was saved\?\): Found 1 '
-                             r'Python objects that were not bound'):
+                             r'algorithm or a network changed since it was saved\?\): it holds '
+                             r'value/.ATTRIBUTES/VARIABLE_VALUE, which this run lacks'):
         checkpoints.restore_latest(other, folder, max_to_keep=5)
+
+
+def test_state_added_since_the_save_starts_fresh_and_the_rest_is_restored(tmp_path, caplog):
+    folder = str(tmp_path / 'checkpoints')
+    save_three(folder)
+    value, added = tf.Variable(0.0), tf.Variable(7, dtype=tf.int64)
+    newer = tf.train.Checkpoint(value=value, added=added)
+    with caplog.at_level(logging.WARNING):
+        path, _ = checkpoints.restore_latest(newer, folder, max_to_keep=5)
+    assert path == os.path.join(folder, 'ckpt-3') and float(value) == 3.0 and int(added) == 7
+    assert (f'{folder}/ckpt-3 has no values for added/.ATTRIBUTES/VARIABLE_VALUE (added to the '
+            'code since it was saved); they start from their initial values.') in caplog.text
 
 
 def tensorboard_steps(folder, tag):
