@@ -18,6 +18,8 @@ import statistics
 
 import numpy as np
 
+from agents_gin.benchmarks import suite
+
 # source: (protocol, our statistic, {task: return})
 PUBLISHED = {
     'CleanRL': ('v4, 3 seeds, last 100 training episodes', 'mean_train',
@@ -52,8 +54,7 @@ def comparison_table(rows):
     lines = ['| task | seeds | greedy eval at 1M, median (range) | last-100 training return, '
              'median (range) | published (protocol): theirs vs ours taken their way |',
              '|---|---:|---:|---:|---|']
-    for task in dict.fromkeys(row['task'] for row in rows):
-        runs = [row for row in rows if row['task'] == task]
+    for task, runs in suite.by_task(rows).items():
         ours = our_statistics(runs)
         evals = [run['eval_return'] for run in runs]
         trains = [run['train_return_last100'] for run in runs
@@ -62,12 +63,6 @@ def comparison_table(rows):
         for source, (protocol, statistic, figures) in PUBLISHED.items():
             if task in figures and ours[statistic] is not None:
                 cells.append(f'{source} ({protocol}): {figures[task]:,} vs {ours[statistic]:,.0f}')
-        lines.append(f'| {task} | {len(runs)} | {_spread(evals)} | {_spread(trains)} | '
+        lines.append(f'| {task} | {len(runs)} | {suite.spread(evals)} | {suite.spread(trains)} | '
                      f'{"; ".join(cells)} |')
     return '\n'.join(lines)
-
-
-def _spread(values):
-    if not values:
-        return '-'
-    return f'{statistics.median(values):,.0f} ({min(values):,.0f} to {max(values):,.0f})'

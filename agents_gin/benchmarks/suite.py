@@ -117,8 +117,8 @@ def write_results(rows, name, out_dir=RESULTS, title=None):
             timespec='seconds'), 'runs': rows}, file, indent=1)
     os.replace(path + '.tmp', path)
     paths = [path]
-    for task in dict.fromkeys(row['task'] for row in rows):
-        run_dirs = [row['run_dir'] for row in rows if row['task'] == task]
+    for task, runs in by_task(rows).items():
+        run_dirs = [row['run_dir'] for row in runs]
         out = os.path.join(out_dir, f'{name}_{task}')
         written = plotting.plot(run_dirs, out, title=f'{title or name}: {task}, '
                                 f'{len(run_dirs)} seeds (mean, min-max)')
@@ -133,16 +133,24 @@ def summary_table(rows):
     lines = ['| task | seeds | env steps | eval return median (min-max) | '
              'last-100 train return median (min-max) | median seconds |',
              '|---|---:|---:|---:|---:|---:|']
-    for task in dict.fromkeys(row['task'] for row in rows):
-        runs = [row for row in rows if row['task'] == task]
+    for task, runs in by_task(rows).items():
         lines.append(f'| {task} | {len(runs)} | {runs[0]["env_steps"]:,} | '
-                     f'{_spread([r["eval_return"] for r in runs])} | '
-                     f'{_spread([r["train_return_last100"] for r in runs])} | '
+                     f'{spread([r["eval_return"] for r in runs])} | '
+                     f'{spread([r["train_return_last100"] for r in runs])} | '
                      f'{statistics.median(r["seconds"] for r in runs):.0f} |')
     return '\n'.join(lines)
 
 
-def _spread(values):
+def by_task(rows):
+    """{task: its rows}, tasks in the order they first appear."""
+    grouped = {}
+    for row in rows:
+        grouped.setdefault(row['task'], []).append(row)
+    return grouped
+
+
+def spread(values):
+    """'median (min to max)' of the values that are not None; '-' without any."""
     values = [v for v in values if v is not None]
     if not values:
         return '-'
