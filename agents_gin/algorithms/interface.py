@@ -94,6 +94,20 @@ def write_scalar(tag, value, step):
                             metadata=_SCALAR_METADATA)
 
 
+def write_update_statistics(stats, tags, values, start, step):
+    """Ends an update's statistics: times it from `start`, keeps and writes each value.
+
+    `values` maps a name to a float32 tensor; 'update_seconds' is added once they
+    are all computed. Each value is kept in `stats[name]` (read by tests) and
+    written under `tags[name]` at `step`.
+    """
+    with tf.control_dependencies(list(values.values())):
+        values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
+    for name, stat in values.items():
+        stats[name].assign(stat)
+        write_scalar(tags[name], stat, step)
+
+
 _SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None,
                                                            description=None)
 

@@ -16,7 +16,11 @@ import gin
 import tensorflow as tf
 
 from agents_gin import checks
-from agents_gin.algorithms.interface import GreedyPolicy, SamplingPolicy, write_scalar
+from agents_gin.algorithms.interface import (
+    GreedyPolicy,
+    SamplingPolicy,
+    write_update_statistics,
+)
 from agents_gin.algorithms.optimizers import RMSProp, apply_if_finite, linear_decay
 from agents_gin.envs.in_graph import graph_dtype
 from agents_gin.networks.conv import nips_network
@@ -177,11 +181,7 @@ class PAAC(tf.Module):
         terms.update(gradient_norm=norm, learning_rate=learning_rate)
         values = {name: tf.cast(terms[name], tf.float32) for name in self._stat_names
                   if name in terms}
-        with tf.control_dependencies(list(values.values())):
-            values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
-        for name, stat in values.items():
-            self.stats[name].assign(stat)
-            write_scalar(STAT_TAGS[name], stat, self.env_steps)
+        write_update_statistics(self.stats, STAT_TAGS, values, start, self.env_steps)
         self._position.assign(0)
         self.updates.assign_add(1)
         return tf.constant(True)

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from agents_gin import checks
 from agents_gin.algorithms.advantages import generalized_advantages
-from agents_gin.algorithms.interface import GreedyPolicy, write_scalar
+from agents_gin.algorithms.interface import GreedyPolicy, write_update_statistics
 from agents_gin.algorithms.memory import EpisodeMemory
 from agents_gin.algorithms.normalize import StreamingNormalize
 from agents_gin.algorithms.optimizers import Adam, apply_if_finite, linear_decay
@@ -295,11 +295,7 @@ class PPO(tf.Module):
                        'batch_transitions': tf.cast(tf.size(returns), tf.float32)})
         values = {name: tf.cast(values[name], tf.float32) for name in self._stat_names
                   if name in values}
-        with tf.control_dependencies(list(values.values())):
-            values['update_seconds'] = tf.cast(tf.timestamp() - start, tf.float32)
-        for name, stat in values.items():
-            self.stats[name].assign(stat)
-            write_scalar(STAT_TAGS[name], stat, self.env_steps)
+        write_update_statistics(self.stats, STAT_TAGS, values, start, self.env_steps)
         self._discard_batch()
         self.updates.assign_add(1)
         with tf.control_dependencies(list(values.values())):
